@@ -11,15 +11,28 @@
 	"id::text, display_name, coalesce(avatar_url, ''), phone_enc, phone_masked, status, "     \
 	"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
+static const struct yx_db_stmt user_get = {
+	"user_get",
+	"SELECT " USER_COLUMNS " FROM users WHERE id = $1::bigint AND status = 'active'",
+	1,
+};
+
+static const struct yx_db_stmt *const statements[] = {
+	&user_get,
+};
+
+int
+identity_db_register(void)
+{
+	return yx_db_register(statements, sizeof(statements) / sizeof(statements[0]));
+}
+
 enum yx_db_rc
 identity_db_user_get(struct http_request *req, const char *user_id, PGresult **res)
 {
 	const char *params[1] = {user_id};
 
-	return yx_db_query(req,
-			   "SELECT " USER_COLUMNS " FROM users"
-			   " WHERE id = $1::bigint AND status = 'active'",
-			   1, params, res);
+	return yx_db_exec(req, &user_get, params, res);
 }
 
 static void

@@ -17,6 +17,9 @@ struct identity_user {
 	char created_at[40];
 };
 
+/* Registers every statement below to be prepared on each connection. */
+int identity_db_register(void);
+
 /* SELECT of one active user by id (text). */
 enum yx_db_rc identity_db_user_get(struct http_request *req, const char *user_id,
 				   PGresult **res);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "identity.h"
+#include "identity_db.h"
 #include "yx_config.h"
 #include "yx_service.h"
 
@@ -47,7 +48,7 @@ identity_configure(void)
 	if (identity_app.jwks == NULL)
 		return -1;
 	identity_app.jwks_len = strlen(identity_app.jwks);
-	return 0;
+	return identity_db_register();
 }
 
 const struct yx_service_def yx_service_def = {

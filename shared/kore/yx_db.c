@@ -41,6 +41,54 @@ struct yx_db_call {
 	char message[512];
 };
 
+static const struct yx_db_stmt *statements[YX_DB_MAX_STATEMENTS];
+static size_t nstatements;
+
+int
+yx_db_register(const struct yx_db_stmt *const *stmts, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < nstatements; j++) {
+			if (strcmp(statements[j]->name, stmts[i]->name) == 0)
+				return -1;
+		}
+		if (nstatements == YX_DB_MAX_STATEMENTS)
+			return -1;
+		statements[nstatements++] = stmts[i];
+	}
+	return 0;
+}
+
+/* Kore's connect hook: prepare every statement on the new session. */
+static int
+prepare_all(PGconn *conn, const char *dbname)
+{
+	PGresult *res;
+	size_t i;
+	int ok;
+
+	for (i = 0; i < nstatements; i++) {
+		res = PQprepare(conn, statements[i]->name, statements[i]->sql,
+				statements[i]->nparams, NULL);
+		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		if (!ok)
+			yx_log(YX_LOG_ERROR, NULL, "db", "cannot prepare %s: %s",
+			       statements[i]->name, PQresultErrorMessage(res));
+		PQclear(res);
+		if (!ok)
+			return -1;
+	}
+	return 0;
+}
+
+void
+yx_db_install(void)
+{
+	kore_pgsql_connect_hook = prepare_all;
+}
+
 static struct yx_breaker db_breaker;
 static bool db_breaker_ready;
 static long long db_timeout_ms = 5000;
@@ -150,7 +198,7 @@ call_fail(struct yx_db_call *c)
 }
 
 static enum yx_db_rc
-call_start(struct http_request *req, struct yx_db_call *c, const char *sql, int nparams,
+call_start(struct http_request *req, struct yx_db_call *c, const struct yx_db_stmt *st,
 	   const char *const *params)
 {
 	if (!yx_breaker_allow(breaker(), now_ms())) {
@@ -172,8 +220,8 @@ call_start(struct http_request *req, struct yx_db_call *c, const char *sql, int 
 		return YX_DB_FAILED;
 	}
 	c->attempts++;
-	if (!kore_pgsql_query_param_fields(&c->sql, sql, 0, nparams, (const char **)params, NULL,
-					   NULL)) {
+	if (!kore_pgsql_query_prepared(&c->sql, st->name, st->nparams, (const char **)params, NULL,
+				       NULL)) {
 		call_fail(c);
 		return YX_DB_FAILED;
 	}
@@ -184,8 +232,8 @@ call_start(struct http_request *req, struct yx_db_call *c, const char *sql, int 
 }
 
 enum yx_db_rc
-yx_db_query(struct http_request *req, const char *sql, int nparams, const char *const *params,
-	    PGresult **res)
+yx_db_exec(struct http_request *req, const struct yx_db_stmt *st, const char *const *params,
+	   PGresult **res)
 {
 	struct yx_db_call *c = call_of(req);
 	enum yx_db_rc rc;
@@ -194,7 +242,7 @@ yx_db_query(struct http_request *req, const char *sql, int nparams, const char *
 	for (;;) {
 		switch (c->phase) {
 		case PH_START:
-			rc = call_start(req, c, sql, nparams, params);
+			rc = call_start(req, c, st, params);
 			if (rc == YX_DB_FAILED && yx_pg_retryable(c->sqlstate) &&
 			    c->attempts < YX_DB_ATTEMPTS) {
 				c->phase = PH_START;

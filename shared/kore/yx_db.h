@@ -17,6 +17,31 @@
 #include <kore/http.h>
 
 #define YX_DB_ATTEMPTS 3
+#define YX_DB_MAX_STATEMENTS 256
+
+/*
+ * A statement of the service. Each is prepared once on every new pooled
+ * connection (named `name`), then executed by name: no parse or plan per
+ * request, and the SQL text never travels with the parameters.
+ */
+struct yx_db_stmt {
+	const char *name; /* unique, [a-z0-9_]+ */
+	const char *sql;
+	int nparams;
+};
+
+/*
+ * Adds statements to the set prepared on each connection. Call in the
+ * parent before workers start (the service's configure hook). Returns -1
+ * on a duplicate name or when the table is full.
+ */
+int yx_db_register(const struct yx_db_stmt *const *stmts, size_t n);
+
+/*
+ * Installs the connection hook that prepares every registered statement;
+ * called by the glue when the service has a database.
+ */
+void yx_db_install(void);
 
 enum yx_db_rc {
 	YX_DB_PENDING, /* the request sleeps; return KORE_RESULT_RETRY */
@@ -25,13 +50,14 @@ enum yx_db_rc {
 };
 
 /*
- * Runs `sql` with text parameters for `req`. The first call starts it;
- * later calls report progress, then the outcome, until yx_db_next() lets
- * the request run another statement. `params` must be the same on every
- * call of one step (they are sent on the first call and on retries).
+ * Executes the registered statement `st` with text parameters (NULL is SQL
+ * NULL) for `req`. The first call starts it; later calls report progress,
+ * then the outcome, until yx_db_next() lets the request run another
+ * statement. `params` must be the same on every call of one step (they are
+ * sent on the first call and on retries).
  */
-enum yx_db_rc yx_db_query(struct http_request *req, const char *sql, int nparams,
-			  const char *const *params, PGresult **res);
+enum yx_db_rc yx_db_exec(struct http_request *req, const struct yx_db_stmt *st,
+			 const char *const *params, PGresult **res);
 
 /* Ends the current step so the next yx_db_query() starts a new statement. */
 void yx_db_next(struct http_request *req);

@@ -11,6 +11,8 @@
 #include "yx_redis.h"
 #include "yx_service.h"
 
+const struct yx_db_stmt yx_health_ping = {"yx_ping", "SELECT 1", 0};
+
 int
 yx_healthz(struct http_request *req)
 {
@@ -36,7 +38,7 @@ yx_readyz(struct http_request *req)
 
 	yx_req(req);
 	if (yx_service_def.use_db) {
-		switch (yx_db_query(req, "SELECT 1", 0, no_params, &res)) {
+		switch (yx_db_exec(req, &yx_health_ping, no_params, &res)) {
 		case YX_DB_PENDING:
 			return KORE_RESULT_RETRY;
 		case YX_DB_OK:

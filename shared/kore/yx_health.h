@@ -9,6 +9,11 @@
 #include <kore/kore.h>
 #include <kore/http.h>
 
+#include "yx_db.h"
+
+/* The statement /readyz runs; registered by the glue for every service. */
+extern const struct yx_db_stmt yx_health_ping;
+
 int yx_healthz(struct http_request *req);
 int yx_readyz(struct http_request *req);
 int yx_not_found(struct http_request *req);

@@ -28,6 +28,8 @@
 #include <kore/seccomp.h>
 
 #include "yx_config.h"
+#include "yx_db.h"
+#include "yx_health.h"
 #include "yx_log.h"
 #include "yx_migrate.h"
 #include "yx_redis.h"
@@ -231,10 +233,18 @@ configure_server(void)
 		if (yx_config_int("YX_DB_QUEUE", 1000, 1, 100000, &v) == -1)
 			exit(2);
 		pgsql_queue_limit = (u_int32_t)v;
+		/* Connecting blocks a worker: keep it short (patched Kore). */
+		if (yx_config_int("YX_DB_CONNECT_TIMEOUT_MS", 1000, 50, 60000, &v) == -1)
+			exit(2);
+		kore_pgsql_connect_timeout = (u_int32_t)v;
 		if (!kore_pgsql_register(YX_DB_NAME, yx_app.dsn)) {
 			fprintf(stderr, "cannot register database\n");
 			exit(2);
 		}
+		const struct yx_db_stmt *ping = &yx_health_ping;
+		if (yx_db_register(&ping, 1) == -1)
+			exit(2);
+		yx_db_install();
 	}
 
 	if (yx_service_def.configure != NULL && yx_service_def.configure() == -1)
