@@ -62,12 +62,21 @@ for _name, _doc in DOCS.items():
                 OPERATIONS.append((_template_regex(_path), _path, _method, _name, _item[_method]))
 
 
+# What any documented path answers to a method it does not document.
+_METHOD_NOT_ALLOWED = {"responses": {"405": {"$ref": "common.yaml#/components/responses/Problem"}}}
+
+
 def find_operation(method, path):
-    """The (doc name, path template, operation) documenting method and path."""
+    """The (doc name, path template, operation) documenting method and path.
+
+    A documented path called with an undocumented method may only answer 405."""
     method = method.lower()
     exact = [o for o in OPERATIONS if o[2] == method and o[1] == path]
     matches = exact or [o for o in OPERATIONS if o[2] == method and o[0].match(path)]
     if not matches:
+        others = [o for o in OPERATIONS if o[1] == path or o[0].match(path)]
+        if others:
+            return "common.yaml", others[0][1], _METHOD_NOT_ALLOWED
         raise AssertionError(f"{method.upper()} {path} is not in api-spec/")
     _, template, _, doc, op = matches[0]
     return doc, template, op
