@@ -140,7 +140,7 @@ FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 build-fuzz/%: tests/fuzz/%.c $(SHARED_SRC)
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-		-Ishared $< $(SHARED_SRC) $(LIBS) -o $@
+		-Ishared -I$(PG_INC) $< $(SHARED_SRC) $(LIBS) -o $@
 
 # --- entry points -----------------------------------------------------------------
 .PHONY: all build deps run stop test unit api lint format format-check cppcheck \
