@@ -113,7 +113,9 @@ static void
 verify_identity(struct http_request *req, struct yx_req *r)
 {
 	const char *sig, *v;
+	char target[4096];
 	size_t i;
+	int n;
 	struct {
 		const char *name;
 		char *dst;
@@ -135,7 +137,14 @@ verify_identity(struct http_request *req, struct yx_req *r)
 			return;
 		memcpy(fields[i].dst, v, strlen(v) + 1);
 	}
-	if (yx_idhdr_verify(yx_app.internal_key, method_name(req), req->path, r->request_id,
+	/* The gateway signs the request target: the path and its query string. */
+	if (req->query_string != NULL && req->query_string[0] != '\0')
+		n = snprintf(target, sizeof(target), "%s?%s", req->path, req->query_string);
+	else
+		n = snprintf(target, sizeof(target), "%s", req->path);
+	if (n < 0 || (size_t)n >= sizeof(target))
+		return;
+	if (yx_idhdr_verify(yx_app.internal_key, method_name(req), target, r->request_id,
 			    &r->id, sig, yx_now(), yx_app.identity_max_skew) == 0)
 		r->identity_ok = true;
 	else
