@@ -71,7 +71,7 @@ prepare_all(PGconn *conn, const char *dbname)
 
 	for (i = 0; i < nstatements; i++) {
 		res = PQprepare(conn, statements[i]->name, statements[i]->sql,
-				statements[i]->nparams, NULL);
+		                statements[i]->nparams, NULL);
 		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 		if (!ok)
 			yx_log(YX_LOG_ERROR, NULL, "db", "cannot prepare %s: %s",
@@ -185,12 +185,12 @@ call_fail(struct yx_db_call *c)
 	if (c->timed_out)
 		snprintf(c->message, sizeof(c->message), "no answer within %lld ms", db_timeout_ms);
 	else if (c->sql.result != NULL &&
-	    PQresultErrorField(c->sql.result, PG_DIAG_MESSAGE_PRIMARY) != NULL)
+	         PQresultErrorField(c->sql.result, PG_DIAG_MESSAGE_PRIMARY) != NULL)
 		snprintf(c->message, sizeof(c->message), "%s",
-			 PQresultErrorField(c->sql.result, PG_DIAG_MESSAGE_PRIMARY));
+		         PQresultErrorField(c->sql.result, PG_DIAG_MESSAGE_PRIMARY));
 	else
 		snprintf(c->message, sizeof(c->message), "%s",
-			 c->sql.error ? c->sql.error : "database error");
+		         c->sql.error ? c->sql.error : "database error");
 	call_finish_sql(c);
 	c->phase = PH_FAILED;
 	if (is_connection_failure(c->sqlstate))
@@ -199,7 +199,7 @@ call_fail(struct yx_db_call *c)
 
 static enum yx_db_rc
 call_start(struct http_request *req, struct yx_db_call *c, const struct yx_db_stmt *st,
-	   const char *const *params)
+           const char *const *params)
 {
 	if (!yx_breaker_allow(breaker(), now_ms())) {
 		snprintf(c->sqlstate, sizeof(c->sqlstate), "08006");
@@ -221,7 +221,7 @@ call_start(struct http_request *req, struct yx_db_call *c, const struct yx_db_st
 	}
 	c->attempts++;
 	if (!kore_pgsql_query_prepared(&c->sql, st->name, st->nparams, (const char **)params, NULL,
-				       NULL)) {
+	                               NULL)) {
 		call_fail(c);
 		return YX_DB_FAILED;
 	}
@@ -233,7 +233,7 @@ call_start(struct http_request *req, struct yx_db_call *c, const struct yx_db_st
 
 enum yx_db_rc
 yx_db_exec(struct http_request *req, const struct yx_db_stmt *st, const char *const *params,
-	   PGresult **res)
+           PGresult **res)
 {
 	struct yx_db_call *c = call_of(req);
 	enum yx_db_rc rc;

@@ -16,7 +16,7 @@
 #include <kore/kore.h>
 #include <kore/http.h>
 
-#define YX_DB_ATTEMPTS 3
+#define YX_DB_ATTEMPTS       3
 #define YX_DB_MAX_STATEMENTS 256
 
 /*
@@ -57,7 +57,7 @@ enum yx_db_rc {
  * sent on the first call and on retries).
  */
 enum yx_db_rc yx_db_exec(struct http_request *req, const struct yx_db_stmt *st,
-			 const char *const *params, PGresult **res);
+                         const char *const *params, PGresult **res);
 
 /* Ends the current step so the next yx_db_query() starts a new statement. */
 void yx_db_next(struct http_request *req);

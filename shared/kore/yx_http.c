@@ -30,8 +30,8 @@ yx_request_id_valid(const char *s)
 		char c = s[n];
 		if (n >= YX_REQUEST_ID_MAX)
 			return false;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
 			return false;
 	}
 	return n >= 8;
@@ -121,10 +121,10 @@ verify_identity(struct http_request *req, struct yx_req *r)
 		char *dst;
 		size_t cap;
 	} fields[] = {
-		{"X-Yx-User", r->id.user, sizeof(r->id.user)},
-		{"X-Yx-Roles", r->id.roles, sizeof(r->id.roles)},
-		{"X-Yx-Org", r->id.org, sizeof(r->id.org)},
-		{"X-Yx-Session", r->id.session, sizeof(r->id.session)},
+	    {"X-Yx-User", r->id.user, sizeof(r->id.user)},
+	    {"X-Yx-Roles", r->id.roles, sizeof(r->id.roles)},
+	    {"X-Yx-Org", r->id.org, sizeof(r->id.org)},
+	    {"X-Yx-Session", r->id.session, sizeof(r->id.session)},
 	};
 
 	r->identity_ok = false;
@@ -144,8 +144,8 @@ verify_identity(struct http_request *req, struct yx_req *r)
 		n = snprintf(target, sizeof(target), "%s", req->path);
 	if (n < 0 || (size_t)n >= sizeof(target))
 		return;
-	if (yx_idhdr_verify(yx_app.internal_key, method_name(req), target, r->request_id,
-			    &r->id, sig, yx_now(), yx_app.identity_max_skew) == 0)
+	if (yx_idhdr_verify(yx_app.internal_key, method_name(req), target, r->request_id, &r->id,
+	                    sig, yx_now(), yx_app.identity_max_skew) == 0)
 		r->identity_ok = true;
 	else
 		memset(&r->id, 0, sizeof(r->id));
@@ -210,7 +210,8 @@ yx_reply_jw(struct http_request *req, int status, struct yx_jw *w)
 	body = yx_jw_finish(w, &len);
 	yx_jw_free(w);
 	if (body == NULL) {
-		yx_log(YX_LOG_ERROR, yx_req(req)->request_id, "reply", "response body could not be built");
+		yx_log(YX_LOG_ERROR, yx_req(req)->request_id, "reply",
+		       "response body could not be built");
 		return yx_reply_problem(req, "internal_error", NULL);
 	}
 	yx_reply_json(req, status, body, len);
@@ -220,7 +221,7 @@ yx_reply_jw(struct http_request *req, int status, struct yx_jw *w)
 
 int
 yx_reply_problem_fields(struct http_request *req, const char *code, const char *detail,
-			const struct yx_field_error *fields, size_t n)
+                        const struct yx_field_error *fields, size_t n)
 {
 	struct yx_req *r = yx_req(req);
 	char *body;
@@ -284,8 +285,7 @@ yx_body_object_or_reply(struct http_request *req)
 	if (r->body != NULL)
 		return yx_json_root(r->body);
 	if (!http_request_header(req, "content-type", &ct) || !is_json_type(ct)) {
-		yx_reply_problem(req, "unsupported_media_type",
-				 "请求体须为 application/json");
+		yx_reply_problem(req, "unsupported_media_type", "请求体须为 application/json");
 		return NULL;
 	}
 	if (req->http_body_length > body_limits.max_bytes) {

@@ -21,13 +21,13 @@
 
 struct yx_req {
 	char request_id[YX_REQUEST_ID_MAX + 1];
-	struct yx_identity id;	 /* valid when identity_ok */
-	bool identity_ok;	 /* X-Yx-Sig verified (services) */
+	struct yx_identity id; /* valid when identity_ok */
+	bool identity_ok;      /* X-Yx-Sig verified (services) */
 	int64_t start_us;
 	struct yx_json_doc *body; /* owned; freed with the request */
-	void *svc;		 /* handler state, freed by svc_free */
+	void *svc;                /* handler state, freed by svc_free */
 	void (*svc_free)(void *);
-	void *db;		 /* a pending yx_db_call, see yx_db.h */
+	void *db; /* a pending yx_db_call, see yx_db.h */
 };
 
 /*
@@ -53,7 +53,7 @@ int yx_reply_json(struct http_request *req, int status, const char *json, size_t
 int yx_reply_jw(struct http_request *req, int status, struct yx_jw *w);
 int yx_reply_problem(struct http_request *req, const char *code, const char *detail);
 int yx_reply_problem_fields(struct http_request *req, const char *code, const char *detail,
-			    const struct yx_field_error *fields, size_t n);
+                            const struct yx_field_error *fields, size_t n);
 /* 204 with no body. */
 int yx_reply_empty(struct http_request *req, int status);
 

@@ -65,15 +65,15 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-		"usage: yx-%s [command]\n\n"
-		"commands:\n"
-		"  serve      run the service in the foreground (default)\n"
-		"  migrate    apply pending database migrations\n"
-		"%s"
-		"  help       this text\n\n"
-		"configuration comes from YX_* environment variables; see README.md\n",
-		yx_service_def.name,
-		yx_service_def.commands_help ? yx_service_def.commands_help : "");
+	        "usage: yx-%s [command]\n\n"
+	        "commands:\n"
+	        "  serve      run the service in the foreground (default)\n"
+	        "  migrate    apply pending database migrations\n"
+	        "%s"
+	        "  help       this text\n\n"
+	        "configuration comes from YX_* environment variables; see README.md\n",
+	        yx_service_def.name,
+	        yx_service_def.commands_help ? yx_service_def.commands_help : "");
 }
 
 /*
@@ -151,7 +151,8 @@ load_common_config(void)
 	yx_app.identity_max_skew = v;
 	yx_app.sql_dir = yx_config_str("YX_SQL_DIR", NULL);
 	if (yx_service_def.use_db &&
-	    prepare_dsn(yx_config_str("YX_DB_DSN", "host=127.0.0.1 port=55432 dbname=yuexiang")) == -1)
+	    prepare_dsn(yx_config_str("YX_DB_DSN", "host=127.0.0.1 port=55432 dbname=yuexiang")) ==
+	        -1)
 		return -1;
 	return 0;
 }
@@ -210,11 +211,10 @@ configure_server(void)
 	kore_quiet = yx_config_str("YX_KORE_VERBOSE", NULL) == NULL;
 
 	/* Kore writes and later unlinks its pid file: never let it be a shared path. */
-	snprintf(pidfile_path, sizeof(pidfile_path), "%s",
-		 yx_config_str("YX_PIDFILE", ""));
+	snprintf(pidfile_path, sizeof(pidfile_path), "%s", yx_config_str("YX_PIDFILE", ""));
 	if (pidfile_path[0] == '\0')
 		snprintf(pidfile_path, sizeof(pidfile_path), "/tmp/yx-%s.%s.pid",
-			 yx_service_def.name, listen_port);
+		         yx_service_def.name, listen_port);
 	kore_pidfile = pidfile_path;
 
 	srv = kore_server_create("main");
@@ -305,8 +305,8 @@ open_redis(void)
 	    yx_config_int("YX_REDIS_BREAKER_FAILURES", 3, 1, 1000, &fails) == -1 ||
 	    yx_config_int("YX_REDIS_BREAKER_COOLDOWN_MS", 1000, 10, 600000, &cool) == -1)
 		return NULL;
-	snprintf(prefix, sizeof(prefix), "%s:",
-		 strcmp(yx_service_def.name, "gateway") ? yx_service_def.name : "gw");
+	snprintf(prefix, sizeof(prefix),
+	         "%s:", strcmp(yx_service_def.name, "gateway") ? yx_service_def.name : "gw");
 	memset(&o, 0, sizeof(o));
 	o.host = yx_config_str("YX_REDIS_HOST", "127.0.0.1");
 	o.port = (int)port;
@@ -353,13 +353,13 @@ kore_worker_teardown(void)
  * while connecting (PLATFORM.md).
  */
 KORE_SECCOMP_FILTER("yx", KORE_SYSCALL_ALLOW_ARG(socket, 0, AF_INET),
-		    KORE_SYSCALL_ALLOW_ARG(socket, 0, AF_INET6),
-		    KORE_SYSCALL_ALLOW_ARG(socket, 0, AF_UNIX), KORE_SYSCALL_ALLOW(connect),
-		    KORE_SYSCALL_ALLOW(getsockopt), KORE_SYSCALL_ALLOW(getsockname),
-		    KORE_SYSCALL_ALLOW(getpeername), KORE_SYSCALL_ALLOW(shutdown),
-		    KORE_SYSCALL_ALLOW(poll), KORE_SYSCALL_ALLOW(sendmsg),
-		    KORE_SYSCALL_ALLOW(recvmsg), KORE_SYSCALL_ALLOW(newfstatat),
-		    KORE_SYSCALL_ALLOW(getdents64), KORE_SYSCALL_ALLOW(uname),
-		    KORE_SYSCALL_ALLOW(ioctl), KORE_SYSCALL_ALLOW(fsync),
-		    KORE_SYSCALL_ALLOW(fdatasync), KORE_SYSCALL_ALLOW(getppid),
-		    KORE_SYSCALL_ALLOW(gettid), KORE_SYSCALL_ALLOW(clock_getres))
+                    KORE_SYSCALL_ALLOW_ARG(socket, 0, AF_INET6),
+                    KORE_SYSCALL_ALLOW_ARG(socket, 0, AF_UNIX), KORE_SYSCALL_ALLOW(connect),
+                    KORE_SYSCALL_ALLOW(getsockopt), KORE_SYSCALL_ALLOW(getsockname),
+                    KORE_SYSCALL_ALLOW(getpeername), KORE_SYSCALL_ALLOW(shutdown),
+                    KORE_SYSCALL_ALLOW(poll), KORE_SYSCALL_ALLOW(sendmsg),
+                    KORE_SYSCALL_ALLOW(recvmsg), KORE_SYSCALL_ALLOW(newfstatat),
+                    KORE_SYSCALL_ALLOW(getdents64), KORE_SYSCALL_ALLOW(uname),
+                    KORE_SYSCALL_ALLOW(ioctl), KORE_SYSCALL_ALLOW(fsync),
+                    KORE_SYSCALL_ALLOW(fdatasync), KORE_SYSCALL_ALLOW(getppid),
+                    KORE_SYSCALL_ALLOW(gettid), KORE_SYSCALL_ALLOW(clock_getres))
