@@ -40,7 +40,7 @@ KORE_FILES := kore buf config connection domain filemap fileref json mem msg \
 	module net pool runtime timer utils worker keymgr auth accesslog http \
 	validator websocket pgsql tasks linux seccomp
 KORE_OBJS := $(KORE_FILES:%=$(BUILD)/kore/%.o) $(BUILD)/kore/version.o
-KORE_CFLAGS := -std=c99 -D_GNU_SOURCE=1 -D_FILE_OFFSET_BITS=64 -O2 -g $(SAN) \
+KORE_CFLAGS := -std=c99 -D_GNU_SOURCE=1 -D_FILE_OFFSET_BITS=64 -O2 -g $(SAN) $(if $(SAN),-fno-omit-frame-pointer) \
 	-fstack-protector-strong -fPIE -Wall -Wno-error \
 	-I$(BUILD)/kore-src/include/kore -I$(BUILD)/kore -I$(PG_INC) \
 	-DKORE_USE_PGSQL -DKORE_USE_TASKS -DKORE_SINGLE_BINARY \
