@@ -8,11 +8,11 @@
 #include "yx_jwt.h"
 
 struct identity_app {
-	struct yx_jwt_keyset jwt;	/* private signing key(s) */
-	char jwt_kid[64];		/* the key new tokens are signed with */
-	unsigned char field_key[32];	/* AES-256-GCM for phone and ID numbers */
-	unsigned char index_key[32];	/* HMAC blind index for lookups */
-	char *jwks;			/* published public keys, built once */
+	struct yx_jwt_keyset jwt;    /* private signing key(s) */
+	char jwt_kid[64];            /* the key new tokens are signed with */
+	unsigned char field_key[32]; /* AES-256-GCM for phone and ID numbers */
+	unsigned char index_key[32]; /* HMAC blind index for lookups */
+	char *jwks;                  /* published public keys, built once */
 	size_t jwks_len;
 };
 

@@ -8,17 +8,17 @@
 #include "identity_db.h"
 
 #define USER_COLUMNS                                                                               \
-	"id::text, display_name, coalesce(avatar_url, ''), phone_enc, phone_masked, status, "     \
+	"id::text, display_name, coalesce(avatar_url, ''), phone_enc, phone_masked, status, "      \
 	"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 static const struct yx_db_stmt user_get = {
-	"user_get",
-	"SELECT " USER_COLUMNS " FROM users WHERE id = $1::bigint AND status = 'active'",
-	1,
+    "user_get",
+    "SELECT " USER_COLUMNS " FROM users WHERE id = $1::bigint AND status = 'active'",
+    1,
 };
 
 static const struct yx_db_stmt *const statements[] = {
-	&user_get,
+    &user_get,
 };
 
 int

@@ -21,8 +21,7 @@ struct identity_user {
 int identity_db_register(void);
 
 /* SELECT of one active user by id (text). */
-enum yx_db_rc identity_db_user_get(struct http_request *req, const char *user_id,
-				   PGresult **res);
+enum yx_db_rc identity_db_user_get(struct http_request *req, const char *user_id, PGresult **res);
 
 /* Copies the first row of a user query into u; -1 when there is no row. */
 int identity_db_user_row(PGresult *res, struct identity_user *u);

@@ -52,10 +52,10 @@ identity_configure(void)
 }
 
 const struct yx_service_def yx_service_def = {
-	.name = "identity",
-	.default_port = 8081,
-	.use_db = true,
-	.use_redis = true,
-	.verify_identity = true,
-	.configure = identity_configure,
+    .name = "identity",
+    .default_port = 8081,
+    .use_db = true,
+    .use_redis = true,
+    .verify_identity = true,
+    .configure = identity_configure,
 };

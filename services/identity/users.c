@@ -58,7 +58,7 @@ roles_json(struct yx_jw *w, const char *csv)
 
 void
 identity_user_json(struct yx_jw *w, const struct identity_user *u, const char *roles_csv,
-		   bool owner)
+                   bool owner)
 {
 	char phone[16];
 

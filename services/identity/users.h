@@ -19,6 +19,6 @@
  * from the comma-separated "role@org" list, created_at.
  */
 void identity_user_json(struct yx_jw *w, const struct identity_user *u, const char *roles_csv,
-			bool owner);
+                        bool owner);
 
 #endif
