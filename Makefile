@@ -128,10 +128,18 @@ BINS := $(SERVICES:%=$(BUILD)/bin/yx-%)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
-$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libyx.a
+# Helpers several unit tests share (a real PostgreSQL, ...).
+SUPPORT_SRC := $(wildcard tests/unit/support/*.c)
+SUPPORT_OBJS := $(SUPPORT_SRC:tests/unit/support/%.c=$(BUILD)/unit/support/%.o)
+
+$(BUILD)/unit/support/%.o: tests/unit/support/%.c $(wildcard tests/unit/support/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_YX) -Wno-missing-prototypes $< $(BUILD)/libyx.a $(LDFLAGS_YX) \
-		-lcmocka $(LIBS) -o $@
+	$(CC) $(CFLAGS_YX) -c $< -o $@
+
+$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libyx.a $(SUPPORT_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_YX) -Itests/unit/support -Wno-missing-prototypes $< $(SUPPORT_OBJS) \
+		$(BUILD)/libyx.a $(LDFLAGS_YX) -lcmocka $(LIBS) -o $@
 
 # --- fuzz targets (clang libFuzzer) -----------------------------------------------
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
