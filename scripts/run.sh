@@ -15,7 +15,7 @@ if [[ -z ${BUILD:-} ]]; then
 fi
 export BUILD
 
-scripts/stack.sh start "$stack_dir"
+YX_STACK_SEED_DEMO=1 scripts/stack.sh start "$stack_dir"
 
 base_url=$(sed -n "s/^YX_STACK_BASE_URL='\(.*\)'$/\1/p" "$stack_dir/stack.env")
 echo
@@ -23,8 +23,8 @@ echo "Yuexiang is running at $base_url  (API under $base_url/api/v1/)"
 scripts/stack.sh status "$stack_dir" || true
 if [[ -s $stack_dir/demo-logins.txt ]]; then
 	echo
-	echo "Demo logins:"
-	sed 's/^/  /' "$stack_dir/demo-logins.txt"
+	echo "Demo logins (all of them in $stack_dir/demo-logins.txt):"
+	head -n 12 "$stack_dir/demo-logins.txt" | sed 's/^/  /'
 fi
 echo
 echo "Logs: $stack_dir/log/   Connection facts: $stack_dir/stack.env"

@@ -537,8 +537,13 @@ service_env() {
 	svc_env=()
 	for name in $(compgen -e); do
 		case $name in
+		# What the stack decides itself: its keys, its files and where the
+		# services are. Limits and timeouts (YX_SMS_PER_IP_HOUR,
+		# YX_UPSTREAM_TIMEOUT_MS, ...) pass through, so runs can raise them.
 		YX_STACK_* | YX_TEST_* | YX_DB_DSN | YX_SQL_DIR | YX_JWT_KEYS* | YX_JWT_PUBLIC_KEYS* | \
-			YX_FIELD_KEY* | YX_INDEX_KEY* | YX_SMS_* | YX_UPSTREAM_*)
+			YX_FIELD_KEY* | YX_INDEX_KEY* | YX_SMS_KEY* | YX_SMS_DRIVER | YX_SMS_OUTBOX | \
+			YX_SMS_HTTP_TOKEN* | YX_UPSTREAM_IDENTITY | YX_UPSTREAM_MALL | YX_UPSTREAM_HALL | \
+			YX_UPSTREAM_WISHWALL)
 			svc_env+=(-u "$name")
 			;;
 		esac
@@ -579,6 +584,17 @@ start_service() {
 	(cd "$dir" && exec env "${svc_env[@]}" setsid "$bin" serve) >>"$logf" 2>&1 </dev/null &
 	echo "$!" >"$dir/run/$svc.pid"
 	started+=("$svc")
+}
+
+# The demo district of `make run` (idempotent: a later start keeps the data
+# and the logins file written the first time).
+seed_demo() {
+	service_env identity
+	if ! (cd "$dir" && env "${svc_env[@]}" "$build/bin/yx-identity" seed-demo \
+		--out "$dir/demo-logins.txt") >>"$dir/log/seed.log" 2>&1 </dev/null; then
+		show_log_tail "$dir/log/seed.log"
+		die "identity: seeding the demo district failed"
+	fi
 }
 
 # Waits until every started service answers GET /healthz with 200, failing
@@ -683,6 +699,9 @@ cmd_start() {
 	for s in "${services[@]}"; do
 		if [[ -n ${port[$s]:-} ]]; then
 			start_service "$s"
+			if [[ $s == identity && ${YX_STACK_SEED_DEMO:-} == 1 ]]; then
+				seed_demo
+			fi
 		fi
 	done
 	wait_healthy "${started[@]}"

@@ -90,6 +90,8 @@ yx_req_free(struct http_request *req)
 	yx_jw_kv_str(&w, "client", yx_client_ip(req, ip, sizeof(ip)));
 	if (r->identity_ok && r->id.user[0] != '\0')
 		yx_jw_kv_str(&w, "user", r->id.user);
+	if (r->svc != NULL && r->svc_log != NULL)
+		r->svc_log(&w, r->svc);
 	yx_jw_obj_close(&w);
 	fields = yx_jw_finish(&w, &len);
 	yx_log_fields(YX_LOG_INFO, r->request_id, "access", fields);

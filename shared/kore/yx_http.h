@@ -28,6 +28,8 @@ struct yx_req {
 	void *svc;                /* handler state, freed by svc_free */
 	void (*svc_free)(void *);
 	void *db; /* a pending yx_db_call, see yx_db.h */
+	/* Optional: adds members to the access log line from svc (before svc_free). */
+	void (*svc_log)(struct yx_jw *w, void *svc);
 };
 
 /*

@@ -10,6 +10,7 @@
  * kore_parent_configure(), which Kore calls before it parses that file.
  */
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 
 #include <errno.h>
@@ -348,18 +349,56 @@ kore_worker_teardown(void)
 }
 
 /*
- * What libpq and hiredis need beyond Kore's worker filter: outbound TCP or
- * unix sockets with their options and polling, and libpq's file probes
- * while connecting (PLATFORM.md).
+ * What the services need beyond Kore's worker filter:
+ * - libpq and hiredis: outbound TCP or unix sockets with their options and
+ *   polling, and libpq's file probes while connecting (PLATFORM.md);
+ * - Kore task threads (argon2 hashing, slow deliveries): Kore's task filter
+ *   allows clone(2) only, while glibc 2.34+ tries clone3(2) first and falls
+ *   back on ENOSYS, and each new thread registers rseq(2) (glibc aborts when
+ *   that fails); glibc's resolver on such a thread uses sendmmsg(2).
  */
-KORE_SECCOMP_FILTER("yx", KORE_SYSCALL_ALLOW_ARG(socket, 0, AF_INET),
-                    KORE_SYSCALL_ALLOW_ARG(socket, 0, AF_INET6),
-                    KORE_SYSCALL_ALLOW_ARG(socket, 0, AF_UNIX), KORE_SYSCALL_ALLOW(connect),
-                    KORE_SYSCALL_ALLOW(getsockopt), KORE_SYSCALL_ALLOW(getsockname),
-                    KORE_SYSCALL_ALLOW(getpeername), KORE_SYSCALL_ALLOW(shutdown),
-                    KORE_SYSCALL_ALLOW(poll), KORE_SYSCALL_ALLOW(sendmsg),
-                    KORE_SYSCALL_ALLOW(recvmsg), KORE_SYSCALL_ALLOW(newfstatat),
-                    KORE_SYSCALL_ALLOW(getdents64), KORE_SYSCALL_ALLOW(uname),
-                    KORE_SYSCALL_ALLOW(ioctl), KORE_SYSCALL_ALLOW(fsync),
-                    KORE_SYSCALL_ALLOW(fdatasync), KORE_SYSCALL_ALLOW(getppid),
-                    KORE_SYSCALL_ALLOW(gettid), KORE_SYSCALL_ALLOW(clock_getres))
+static struct sock_filter yx_filter[] = {
+    KORE_SYSCALL_ALLOW_ARG(socket, 0, AF_INET),
+    KORE_SYSCALL_ALLOW_ARG(socket, 0, AF_INET6),
+    KORE_SYSCALL_ALLOW_ARG(socket, 0, AF_UNIX),
+    KORE_SYSCALL_ALLOW(connect),
+    KORE_SYSCALL_ALLOW(getsockopt),
+    KORE_SYSCALL_ALLOW(getsockname),
+    KORE_SYSCALL_ALLOW(getpeername),
+    KORE_SYSCALL_ALLOW(shutdown),
+    KORE_SYSCALL_ALLOW(poll),
+    KORE_SYSCALL_ALLOW(sendmsg),
+    KORE_SYSCALL_ALLOW(recvmsg),
+    KORE_SYSCALL_ALLOW(sendmmsg),
+    KORE_SYSCALL_ALLOW(newfstatat),
+    KORE_SYSCALL_ALLOW(getdents64),
+    KORE_SYSCALL_ALLOW(uname),
+    KORE_SYSCALL_ALLOW(ioctl),
+    KORE_SYSCALL_ALLOW(fsync),
+    KORE_SYSCALL_ALLOW(fdatasync),
+    KORE_SYSCALL_ALLOW(getppid),
+    KORE_SYSCALL_ALLOW(gettid),
+    KORE_SYSCALL_ALLOW(clock_getres),
+#if defined(SYS_clone3)
+    KORE_SYSCALL_DENY(clone3, ENOSYS),
+#endif
+#if defined(SYS_rseq)
+    KORE_SYSCALL_ALLOW(rseq),
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+    /*
+     * Sanitizer builds (make SANITIZE=1): thread start asks for the CPU set,
+     * the leak check at exit yields and lists /proc, and mappings are named
+     * with prctl(PR_SET_VMA), which the runtime does without when refused.
+     */
+    KORE_SYSCALL_ALLOW(sched_getaffinity),
+    KORE_SYSCALL_ALLOW(sched_yield),
+    KORE_SYSCALL_DENY(prctl, EINVAL),
+#endif
+};
+
+void
+kore_seccomp_hook(void)
+{
+	kore_seccomp_filter("yx", yx_filter, KORE_FILTER_LEN(yx_filter));
+}
