@@ -141,6 +141,14 @@ $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libyx.a $(SUPPORT_OBJS)
 	$(CC) $(CFLAGS_YX) -Itests/unit/support -Wno-missing-prototypes $< $(SUPPORT_OBJS) \
 		$(BUILD)/libyx.a $(LDFLAGS_YX) -lcmocka $(LIBS) -o $@
 
+# Pure gateway code (no Kore): test_gw_<x>.c is linked with services/gateway/gw_<x>.c.
+$(BUILD)/unit/test_gw_%: tests/unit/test_gw_%.c services/gateway/gw_%.c services/gateway/gw_%.h \
+		$(BUILD)/libyx.a $(SUPPORT_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_YX) -Iservices/gateway -Itests/unit/support -Wno-missing-prototypes $< \
+		services/gateway/gw_$*.c $(SUPPORT_OBJS) \
+		$(BUILD)/libyx.a $(LDFLAGS_YX) -lcmocka $(LIBS) -o $@
+
 # --- fuzz targets (clang libFuzzer) -----------------------------------------------
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
@@ -149,6 +157,14 @@ build-fuzz/%: tests/fuzz/%.c $(SHARED_SRC)
 	@mkdir -p $(@D)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 		-Ishared -I$(PG_INC) $< $(SHARED_SRC) $(LIBS) -o $@
+
+# Drivers for pure gateway code: fuzz_gw_<x>.c also gets services/gateway/gw_<x>.c.
+build-fuzz/fuzz_gw_%: tests/fuzz/fuzz_gw_%.c services/gateway/gw_%.c services/gateway/gw_%.h \
+		$(SHARED_SRC)
+	@mkdir -p $(@D)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+		-Ishared -Iservices/gateway -I$(PG_INC) $< services/gateway/gw_$*.c $(SHARED_SRC) \
+		$(LIBS) -o $@
 
 # --- entry points -----------------------------------------------------------------
 .PHONY: all build deps run stop test unit api lint format format-check cppcheck \

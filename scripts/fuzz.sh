@@ -15,6 +15,7 @@ for bin in "$@"; do
 	args=(-max_total_time="$seconds" -artifact_prefix="$repo/build-fuzz/$name-" -print_final_stats=1)
 	case $name in
 	fuzz_json) args+=(-dict="$repo/tests/fuzz/json.dict") ;;
+	fuzz_gw_http1) args+=(-dict="$repo/tests/fuzz/http1.dict") ;;
 	esac
 	echo "fuzz: $name for ${seconds}s"
 	if ! "$bin" "${args[@]}" "$work" "$seeds" >"$repo/build-fuzz/$name.log" 2>&1; then
