@@ -167,7 +167,7 @@ build-fuzz/fuzz_gw_%: tests/fuzz/fuzz_gw_%.c services/gateway/gw_%.c services/ga
 		$(LIBS) -o $@
 
 # --- entry points -----------------------------------------------------------------
-.PHONY: all build deps run stop test unit api lint format format-check cppcheck \
+.PHONY: all build deps run stop test unit api lint api-lint format format-check cppcheck \
 	fuzz bench clean
 
 all: build
@@ -191,6 +191,10 @@ fuzz: $(FUZZ_BINS)
 	@scripts/fuzz.sh $(FUZZ_BINS)
 
 lint: format-check cppcheck
+
+# OpenAPI lint of api-spec/ (Redocly CLI from the npm registry).
+api-lint:
+	@scripts/api-lint.sh
 
 FMT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find shared services tests -name '*.[ch]')
 
