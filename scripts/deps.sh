@@ -12,7 +12,7 @@ packages=(
 	postgresql redis-server openssl util-linux curl
 	# tests, lint and benchmarks
 	python3 python3-pytest python3-requests python3-psycopg2 python3-redis
-	python3-jsonschema python3-yaml wrk clang-format cppcheck
+	python3-jsonschema python3-yaml python3-cryptography wrk slowhttptest clang-format cppcheck
 )
 
 # One dpkg-query for all (it is called on every make run/test). Unknown,

@@ -2,17 +2,21 @@
  * yx_http.c - per-request context, replies and body parsing on top of
  * Kore's http_request. Every reply, success or error, leaves through the
  * functions here, so each carries the request id, and every error is built
- * from the one error table (yx_problem).
+ * from the one error table (yx_problem); that includes the errors Kore
+ * answers by itself (http_error_hook). Also the request limits Kore applies
+ * (head, URI, body per route) from YX_* variables.
  */
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/rand.h>
 
+#include "yx_config.h"
 #include "yx_db.h"
 #include "yx_encode.h"
 #include "yx_http.h"
@@ -323,4 +327,216 @@ yx_body_object_or_reply(struct http_request *req)
 		return NULL;
 	}
 	return root;
+}
+
+/*
+ * --- Errors Kore answers by itself, and body limits per route -------------
+ *
+ * Kore refuses some requests before any handler runs: malformed or
+ * ambiguous framing, limits, timeouts, routing (patched Kore, see
+ * shared/kore/patches). http_error_hook gives those the same problem+json
+ * body, request id and headers as every other error.
+ */
+
+/* Statuses only Kore produces; the shared table has the others. */
+static const struct yx_error_def kore_errors[] = {
+    {"length_required", 411, "请求须带 Content-Length 请求头"},
+    {"misdirected_request", 421, "请求的主机名与连接不符"},
+    {"not_implemented", 501, "服务器不支持该请求的传输编码"},
+    {"http_version_not_supported", 505, "不支持该 HTTP 版本"},
+};
+
+static const char *
+kore_error_code(int status)
+{
+	switch (status) {
+	case 400:
+		return "bad_request";
+	case 403:
+		return "forbidden";
+	case 404:
+		return "route_not_found";
+	case 405:
+		return "method_not_allowed";
+	case 408:
+		return "request_timeout";
+	case 411:
+		return "length_required";
+	case 413:
+		return "body_too_large";
+	case 414:
+		return "uri_too_long";
+	case 421:
+		return "misdirected_request";
+	case 431:
+		return "header_too_large";
+	case 501:
+		return "not_implemented";
+	case 503:
+		return "service_unavailable";
+	case 505:
+		return "http_version_not_supported";
+	default:
+		return status >= 500 ? "internal_error" : "bad_request";
+	}
+}
+
+static const char *
+conn_ip(struct connection *c, char *buf, size_t cap)
+{
+	buf[0] = '\0';
+	if (c->family == AF_INET)
+		inet_ntop(AF_INET, &c->addr.ipv4.sin_addr, buf, (socklen_t)cap);
+	else if (c->family == AF_INET6)
+		inet_ntop(AF_INET6, &c->addr.ipv6.sin6_addr, buf, (socklen_t)cap);
+	else
+		snprintf(buf, cap, "unix");
+	return buf;
+}
+
+/*
+ * http_error_hook: the problem body and headers of an error Kore answers
+ * without a request (nothing of it is trusted, so the request id is always
+ * a new one), and one log line for it.
+ */
+static void
+kore_error_reply(struct connection *c, int status, struct kore_buf *hdrs, struct kore_buf *body)
+{
+	const char *code;
+	char rid[33], ip[INET6_ADDRSTRLEN];
+	char *json;
+	size_t len;
+
+	yx_request_id_new(rid);
+	code = kore_error_code(status);
+	json = yx_problem_json(code, NULL, rid, NULL, 0, NULL, &len);
+	kore_buf_appendf(hdrs,
+	                 "content-type: application/problem+json\r\n"
+	                 "x-request-id: %s\r\n"
+	                 "cache-control: no-store\r\n"
+	                 "x-content-type-options: nosniff\r\n",
+	                 rid);
+	if (json != NULL)
+		kore_buf_append(body, json, len);
+	free(json);
+	yx_log(status >= 500 ? YX_LOG_WARN : YX_LOG_INFO, rid, "http_error",
+	       "refused a request from %s with %d %s", conn_ip(c, ip, sizeof(ip)), status, code);
+}
+
+/* Body limits by path prefix (YX_BODY_MAX_ROUTES), longest prefix first. */
+#define BODY_ROUTES_MAX 32
+#define BODY_PREFIX_MAX 128
+
+struct body_route {
+	char prefix[BODY_PREFIX_MAX];
+	size_t len;
+	size_t max;
+};
+
+static struct body_route body_routes[BODY_ROUTES_MAX];
+static size_t nbody_routes;
+
+/* http_body_max_hook: the limit of the longest matching prefix, else dflt. */
+static size_t
+body_max_for(struct http_request *req, size_t dflt)
+{
+	size_t i;
+
+	for (i = 0; i < nbody_routes; i++) {
+		if (!strncmp(req->path, body_routes[i].prefix, body_routes[i].len) &&
+		    (req->path[body_routes[i].len] == '\0' || req->path[body_routes[i].len] == '/'))
+			return body_routes[i].max;
+	}
+	return dflt;
+}
+
+/*
+ * Parses "prefix=bytes" entries separated by commas or spaces into
+ * body_routes, sorted longest prefix first. Returns -1 with a message.
+ */
+static int
+parse_body_routes(const char *spec)
+{
+	const char *p, *eq, *end;
+	char num[24], *numend;
+	unsigned long long v;
+	size_t plen, i, j;
+
+	for (p = spec; *p != '\0';) {
+		while (*p == ',' || *p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		end = p + strcspn(p, ", ");
+		eq = memchr(p, '=', (size_t)(end - p));
+		plen = eq != NULL ? (size_t)(eq - p) : 0;
+		if (eq == NULL || plen < 1 || plen >= BODY_PREFIX_MAX || p[0] != '/' ||
+		    (size_t)(end - eq - 1) >= sizeof(num) || nbody_routes == BODY_ROUTES_MAX) {
+			fprintf(stderr, "YX_BODY_MAX_ROUTES: expected /prefix=bytes, ...\n");
+			return -1;
+		}
+		memcpy(num, eq + 1, (size_t)(end - eq - 1));
+		num[end - eq - 1] = '\0';
+		errno = 0;
+		v = strtoull(num, &numend, 10);
+		if (num[0] < '0' || num[0] > '9' || *numend != '\0' || errno != 0 ||
+		    v > YX_BODY_MAX_LIMIT) {
+			fprintf(stderr, "YX_BODY_MAX_ROUTES: %.*s: bytes from 0 to %d\n",
+			        (int)(end - p), p, YX_BODY_MAX_LIMIT);
+			return -1;
+		}
+		/* "/api/v1/wishes/" and "/api/v1/wishes" are the same prefix. */
+		while (plen > 1 && p[plen - 1] == '/')
+			plen--;
+		memcpy(body_routes[nbody_routes].prefix, p, plen);
+		body_routes[nbody_routes].prefix[plen] = '\0';
+		body_routes[nbody_routes].len = plen;
+		body_routes[nbody_routes].max = (size_t)v;
+		nbody_routes++;
+		p = end;
+	}
+	/* Longest first, so the most specific prefix wins. */
+	for (i = 1; i < nbody_routes; i++) {
+		for (j = i; j > 0 && body_routes[j].len > body_routes[j - 1].len; j--) {
+			struct body_route t = body_routes[j];
+			body_routes[j] = body_routes[j - 1];
+			body_routes[j - 1] = t;
+		}
+	}
+	return 0;
+}
+
+int
+yx_http_configure(void)
+{
+	long long v;
+
+	if (yx_errors_register(kore_errors, sizeof(kore_errors) / sizeof(kore_errors[0])) == -1) {
+		fprintf(stderr, "the HTTP error codes clash with the service's own\n");
+		return -1;
+	}
+	http_error_hook = kore_error_reply;
+
+	if (yx_config_int("YX_HTTP_MAX_HEADER_LINES", HTTP_REQ_HEADER_LINES_MAX, 8,
+	                  HTTP_REQ_HEADER_LINES_CAP, &v) == -1)
+		return -1;
+	http_header_lines_max = (u_int16_t)v;
+	/* verify_identity and the gateway rebuild the target in 4 KiB. */
+	if (yx_config_int("YX_HTTP_MAX_URI", HTTP_URI_MAX, 256, 4000, &v) == -1)
+		return -1;
+	http_uri_max = (size_t)v;
+
+	/* Requests in flight per worker; past it Kore answers 503 at once. */
+	if (yx_config_int("YX_HTTP_REQUEST_LIMIT", worker_max_connections, 1, 65536, &v) == -1)
+		return -1;
+	http_request_limit = (u_int32_t)v;
+
+	if (yx_config_int("YX_BODY_MAX", 65536, 0, YX_BODY_MAX_LIMIT, &v) == -1)
+		return -1;
+	http_body_max = (size_t)v;
+	if (parse_body_routes(yx_config_str("YX_BODY_MAX_ROUTES", "")) == -1)
+		return -1;
+	if (nbody_routes > 0)
+		http_body_max_hook = body_max_for;
+	return 0;
 }

@@ -76,4 +76,19 @@ bool yx_require_user_or_reply(struct http_request *req);
 /* The client address as text (for logs and per-IP limits). */
 const char *yx_client_ip(struct http_request *req, char *buf, size_t cap);
 
+/* Largest body YX_BODY_MAX and YX_BODY_MAX_ROUTES accept (bytes). */
+#define YX_BODY_MAX_LIMIT (16 * 1024 * 1024)
+
+/*
+ * Parent, before Kore reads the service's configuration, after the
+ * connection limit is set: the request limits from YX_HTTP_REQUEST_LIMIT
+ * (requests in flight per worker, YX_MAX_CONNECTIONS by default; then 503),
+ * YX_HTTP_MAX_HEADER_LINES (50), YX_HTTP_MAX_URI (2048 bytes), YX_BODY_MAX
+ * (65536 bytes) and YX_BODY_MAX_ROUTES ("/api/v1/wishes=262144,/api/v1/x=0":
+ * per path prefix, longest match), and problem+json for the errors Kore answers by
+ * itself. A value in the .conf overrides the variable. Returns 0, or -1
+ * with a message on stderr.
+ */
+int yx_http_configure(void);
+
 #endif

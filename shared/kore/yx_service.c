@@ -1,7 +1,7 @@
 /*
  * yx_service.c - the process side of every service binary: the command line,
- * the Kore server configured from YX_* variables (listener, workers, pgsql
- * pool), the keys, the per-worker Redis handle, and the seccomp additions
+ * the Kore server configured from YX_* variables (listener, TLS, workers,
+ * shutdown grace, pgsql pool), the keys, the per-worker Redis handle, and the seccomp additions
  * that libpq and hiredis need inside Kore's worker sandbox.
  *
  * Kore runs as a single binary here: its configuration (routes and limits)
@@ -31,6 +31,7 @@
 #include "yx_config.h"
 #include "yx_db.h"
 #include "yx_health.h"
+#include "yx_http.h"
 #include "yx_log.h"
 #include "yx_migrate.h"
 #include "yx_redis.h"
@@ -41,6 +42,8 @@ struct yx_app yx_app;
 static char listen_host[256];
 static char listen_port[16];
 static char pidfile_path[PATH_MAX];
+static char tls_cert_path[PATH_MAX];
+static char tls_key_path[PATH_MAX];
 static char dsn_buf[2048];
 
 void kore_parent_configure(int, char **);
@@ -176,6 +179,40 @@ cmd_migrate(void)
 	return yx_migrate_run(yx_app.dsn, yx_service_def.name, d, stdout) == 0 ? 0 : 1;
 }
 
+/*
+ * YX_TLS_CERT and YX_TLS_KEY (PEM paths, both or neither): the listener
+ * serves HTTPS. Kore's built-in configuration names no certificate, so every
+ * domain takes these (patched Kore); the private key is read only by Kore's
+ * key manager process, which signs handshakes for the workers. Returns 1
+ * for TLS, 0 for plain HTTP, -1 with a message on a bad value.
+ */
+static int
+configure_tls(void)
+{
+	const char *cert, *key;
+
+	cert = yx_config_str("YX_TLS_CERT", "");
+	key = yx_config_str("YX_TLS_KEY", "");
+	if (cert[0] == '\0' && key[0] == '\0')
+		return 0;
+	if (cert[0] == '\0' || key[0] == '\0') {
+		fprintf(stderr, "YX_TLS_CERT and YX_TLS_KEY go together\n");
+		return -1;
+	}
+	/* Absolute: the key manager resolves them after changing directory. */
+	if (realpath(cert, tls_cert_path) == NULL || access(tls_cert_path, R_OK) == -1) {
+		fprintf(stderr, "YX_TLS_CERT: cannot read %s: %s\n", cert, strerror(errno));
+		return -1;
+	}
+	if (realpath(key, tls_key_path) == NULL || access(tls_key_path, R_OK) == -1) {
+		fprintf(stderr, "YX_TLS_KEY: cannot read %s: %s\n", key, strerror(errno));
+		return -1;
+	}
+	kore_tls_default_certfile = tls_cert_path;
+	kore_tls_default_certkey = tls_key_path;
+	return 1;
+}
+
 /* Reads keys and sets Kore's globals for `serve`. Exits on bad config. */
 static void
 configure_server(void)
@@ -183,6 +220,7 @@ configure_server(void)
 	struct kore_server *srv;
 	char deflisten[64];
 	long long v;
+	int tls;
 
 	if (yx_config_key("YX_INTERNAL_KEY", yx_app.internal_key, 32) == -1)
 		exit(2);
@@ -218,8 +256,17 @@ configure_server(void)
 		         yx_service_def.name, listen_port);
 	kore_pidfile = pidfile_path;
 
+	/* SIGTERM: stop accepting, finish what is in flight, exit (patched Kore). */
+	if (yx_config_int("YX_SHUTDOWN_GRACE_MS", 10000, 0, 60000, &v) == -1)
+		exit(2);
+	worker_shutdown_grace = (u_int32_t)v;
+	if (yx_http_configure() == -1)
+		exit(2);
+	if ((tls = configure_tls()) == -1)
+		exit(2);
+
 	srv = kore_server_create("main");
-	srv->tls = 0;
+	srv->tls = tls;
 	if (!kore_server_bind(srv, listen_host, listen_port, NULL)) {
 		fprintf(stderr, "cannot listen on %s:%s\n", listen_host, listen_port);
 		exit(2);
@@ -251,8 +298,8 @@ configure_server(void)
 	if (yx_service_def.configure != NULL && yx_service_def.configure() == -1)
 		exit(2);
 
-	yx_log(YX_LOG_INFO, NULL, "start", "listening on %s:%s with %u workers", listen_host,
-	       listen_port, (unsigned)worker_count);
+	yx_log(YX_LOG_INFO, NULL, "start", "listening on %s://%s:%s with %u workers",
+	       tls ? "https" : "http", listen_host, listen_port, (unsigned)worker_count);
 }
 
 /*
@@ -394,6 +441,15 @@ static struct sock_filter yx_filter[] = {
     KORE_SYSCALL_ALLOW(sched_getaffinity),
     KORE_SYSCALL_ALLOW(sched_yield),
     KORE_SYSCALL_DENY(prctl, EINVAL),
+    /*
+     * The leak check stops the other threads from a tracer it clones: that
+     * one lists /proc/self/task with getdents(2) (not getdents64), attaches
+     * with ptrace(2) and waits with wait4(2). Refused, the tracer was killed
+     * and the exiting worker spun forever waiting for it.
+     */
+    KORE_SYSCALL_ALLOW(getdents),
+    KORE_SYSCALL_ALLOW(ptrace),
+    KORE_SYSCALL_ALLOW(wait4),
 #endif
 };
 
