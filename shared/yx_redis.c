@@ -463,3 +463,87 @@ out:
 		*remaining = left;
 	return res;
 }
+
+/* EVALSHA arguments of one count; false when its parameters are invalid. */
+static bool
+redis_gcra_args(const struct yx_redis *r, const struct yx_gcra_count *c, char interval_s[24],
+                char tolerance_s[24], const char *argv[6])
+{
+	int64_t interval, tolerance;
+
+	if (c->key == NULL ||
+	    yx_gcra_params(c->period_ms, c->limit, c->burst, &interval, &tolerance) == -1)
+		return false;
+	snprintf(interval_s, 24, "%lld", (long long)interval);
+	snprintf(tolerance_s, 24, "%lld", (long long)tolerance);
+	argv[0] = "EVALSHA";
+	argv[1] = r->script_sha;
+	argv[2] = "1";
+	argv[3] = c->key;
+	argv[4] = interval_s;
+	argv[5] = tolerance_s;
+	return true;
+}
+
+#define GCRA_MANY_MAX 8
+
+void
+yx_redis_gcra_many(struct yx_redis *r, struct yx_gcra_count *counts, size_t n)
+{
+	char interval_s[GCRA_MANY_MAX][24], tolerance_s[GCRA_MANY_MAX][24];
+	const char *argv[GCRA_MANY_MAX][6];
+	bool sent[GCRA_MANY_MAX], noscript[GCRA_MANY_MAX];
+	enum redis_status st;
+	redisReply *reply, *out;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		counts[i].result = YX_RL_ERROR;
+		counts[i].retry_after_ms = counts[i].remaining = 0;
+	}
+	/* Nothing to pipeline, or the script must be loaded with EVAL first. */
+	if (n == 1 || n > GCRA_MANY_MAX || r->ctx == NULL || !r->script_loaded) {
+		for (i = 0; i < n; i++)
+			counts[i].result = yx_redis_gcra(
+			    r, counts[i].key, counts[i].period_ms, counts[i].limit, counts[i].burst,
+			    &counts[i].retry_after_ms, &counts[i].remaining);
+		return;
+	}
+	if (redis_begin(r) != REDIS_ST_OK)
+		return;
+	for (i = 0; i < n; i++) {
+		noscript[i] = false;
+		sent[i] = redis_gcra_args(r, &counts[i], interval_s[i], tolerance_s[i], argv[i]) &&
+		          redisAppendCommandArgv(r->ctx, 6, argv[i], NULL) == REDIS_OK;
+	}
+	for (i = 0; i < n; i++) {
+		if (!sent[i])
+			continue;
+		reply = NULL;
+		if (r->ctx == NULL || redisGetReply(r->ctx, (void **)&reply) != REDIS_OK)
+			reply = NULL;
+		if (reply == NULL && r->ctx == NULL)
+			break; /* an earlier reply failed: the connection is gone */
+		st = redis_finish(r, reply, &out);
+		if (st == REDIS_ST_REPLY_ERROR && strncmp(r->last_error, "NOSCRIPT", 8) == 0) {
+			noscript[i] = true;
+			continue;
+		}
+		if (st != REDIS_ST_OK)
+			continue;
+		counts[i].result =
+		    redis_gcra_reply(r, out, &counts[i].retry_after_ms, &counts[i].remaining);
+		if (counts[i].result == YX_RL_ERROR)
+			counts[i].retry_after_ms = counts[i].remaining = 0;
+		freeReplyObject(out);
+	}
+	/* The server forgot the script (restart, SCRIPT FLUSH): EVAL loads it again. */
+	for (i = 0; i < n; i++) {
+		if (!noscript[i])
+			continue;
+		r->script_loaded = false;
+		counts[i].result =
+		    yx_redis_gcra(r, counts[i].key, counts[i].period_ms, counts[i].limit,
+		                  counts[i].burst, &counts[i].retry_after_ms, &counts[i].remaining);
+	}
+}

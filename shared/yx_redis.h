@@ -143,4 +143,22 @@ enum yx_rl_result yx_redis_gcra(struct yx_redis *r, const char *key, int64_t per
                                 int64_t limit, int64_t burst, int64_t *retry_after_ms,
                                 int64_t *remaining);
 
+/* One count of yx_redis_gcra_many(): the inputs, then what came of it. */
+struct yx_gcra_count {
+	const char *key; /* already prefixed; each count may be in another hash slot */
+	int64_t period_ms, limit, burst;
+	enum yx_rl_result result;
+	int64_t retry_after_ms, remaining;
+};
+
+/*
+ * n counts as yx_redis_gcra() makes them, in one round trip (pipelined
+ * EVALSHA, one key per script, so Cluster-safe) instead of n: each counts
+ * whatever the others' results, in order. A count with invalid parameters
+ * is ERROR alone; a connection failure makes the counts without an answer
+ * ERROR. The first call on a connection (the script not loaded yet) and a
+ * NOSCRIPT answer fall back to yx_redis_gcra() for the counts concerned.
+ */
+void yx_redis_gcra_many(struct yx_redis *r, struct yx_gcra_count *counts, size_t n);
+
 #endif

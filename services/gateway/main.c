@@ -1,7 +1,8 @@
 /*
  * main.c - wiring of yx-gateway: the upstream client's limits from YX_*
- * variables, the upstreams and routes, the health probes, and the service
- * definition the shared glue runs.
+ * variables, the upstreams and routes, authentication, rate limits, the
+ * shared metrics, the health probes, and the service definition the shared
+ * glue runs.
  *
  *   YX_UPSTREAM_<NAME>              host:port of identity, mall, hall,
  *                                   wishwall; unset = not deployed (503)
@@ -14,9 +15,15 @@
  *   YX_UPSTREAM_BODY_MAX            largest upstream response body (8 MiB)
  *   YX_HEALTH_INTERVAL_MS           upstream probe period (2000)
  *   YX_HEALTH_TIMEOUT_MS            probe connect and response timeout (1000)
+ *
+ * Authentication: gw_auth.h; rate limits: gw_ratelimit.h; CORS:
+ * gw_proxy.c; the /metrics token: gw_health.c.
  */
+#include "gw_auth.h"
 #include "gw_health.h"
+#include "gw_metrics.h"
 #include "gw_proxy.h"
+#include "gw_ratelimit.h"
 #include "gw_upstream.h"
 #include "yx_config.h"
 #include "yx_service.h"
@@ -56,15 +63,20 @@ gw_configure(void)
 	lim.head_max = GW_UPSTREAM_HEAD_MAX;
 	gw_upstream_set_limits(&lim);
 
-	if (gw_proxy_configure() == -1 || gw_health_configure() == -1)
+	/* The counters must exist before the workers fork to be shared. */
+	if (gw_metrics_init() == -1 || gw_proxy_configure() == -1 || gw_health_configure() == -1 ||
+	    gw_auth_configure() == -1 || gw_ratelimit_configure() == -1)
 		return -1;
 	return 0;
 }
 
-/* Each worker: pool maintenance and the upstream probes. */
+/* Each worker: pool maintenance, caches, the fallback limiter, the probes. */
 static int
 gw_worker_init(void)
 {
+	if (gw_auth_worker_init() == -1)
+		return -1;
+	gw_ratelimit_worker_init();
 	gw_upstream_worker_init();
 	gw_health_worker_init();
 	return 0;

@@ -6,7 +6,9 @@ upstream is down, hung, broken or the client leaves.
 The stack's gateway is used where the real services suffice. Everything that
 needs a special upstream starts a gateway of its own (build/bin/yx-gateway on
 a free port) in front of small Python servers on 127.0.0.1, and stops it by
-pid afterwards.
+pid afterwards. Requests to the test upstreams carry an access token minted
+with the stack's key (tests/api/tokens.py), since only the public auth routes
+pass without one (test_gateway_auth.py covers authentication itself).
 """
 import json
 import os
@@ -22,9 +24,33 @@ import pytest
 import requests
 
 import idhdr
+import tokens
 from conftest import REPO, assert_problem
 
 HEX32 = set("0123456789abcdef")
+# The Authorization header of this module's requests (set by api_token).
+AUTH = {}
+
+
+class _Api:
+    """requests' calls with the module's access token added."""
+
+    def request(self, method, url, headers=None, **kw):
+        h = dict(AUTH)
+        h.update(headers or {})
+        return requests.request(method, url, headers=h, **kw)
+
+    def get(self, url, **kw):
+        return self.request("GET", url, **kw)
+
+    def head(self, url, **kw):
+        return self.request("HEAD", url, **kw)
+
+    def post(self, url, **kw):
+        return self.request("POST", url, **kw)
+
+
+api = _Api()
 
 
 # --- helpers --------------------------------------------------------------------------
@@ -88,6 +114,7 @@ class EchoHandler(BaseHTTPRequestHandler):
 
 class EchoServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # the gateway may open many connections at once
 
     def __init__(self):
         self.seen = []
@@ -235,6 +262,9 @@ class Gateway:
             "YX_REDIS_USER": "yx_gateway",
             "YX_REDIS_PASSWORD": (secrets_dir / "redis-yx_gateway.pw").read_text().strip(),
             "YX_HEALTH_INTERVAL_MS": "500",
+            "YX_JWT_PUBLIC_KEYS": "%s=%s" % (stack.get("YX_STACK_JWT_KID", "k1"),
+                                             stack.get("YX_STACK_JWT_PUBLIC_KEY",
+                                                       secrets_dir / "jwt-k1.pub.pem")),
         })
         full.update(env)
         with open(self.log, "ab") as logf:
@@ -291,6 +321,17 @@ def start_gateway(gateway_bin, tmp_path_factory, stack, secrets_dir, internal_ke
         gw.stop()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def api_token(stack):
+    """A valid access token for this module's requests; its claims."""
+    key = tokens.load_private_key(stack["YX_STACK_JWT_PRIVATE_KEY"])
+    token, claims = tokens.mint(key, kid=stack.get("YX_STACK_JWT_KID", "k1"), ttl=900,
+                                roles=("resident@1", "volunteer@2"), org="1")
+    AUTH["Authorization"] = "Bearer " + token
+    yield claims
+    AUTH.clear()
+
+
 @pytest.fixture(scope="module")
 def echo():
     server = EchoServer()
@@ -327,8 +368,16 @@ def headers_of(seen):
     return out
 
 
+def auth_line():
+    """The module's Authorization header as a raw header line."""
+    return "".join(f"{k}: {v}\r\n" for k, v in AUTH.items())
+
+
 def raw_request(port, text, timeout=10):
-    """Send `text` as is (no client-side path clean-up); return (status, body)."""
+    """Send `text` as is (no client-side path clean-up), with the module's
+    Authorization header after the request line; return (status, body)."""
+    first, _, rest = text.partition("\r\n")
+    text = first + "\r\n" + auth_line() + rest
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(text.encode())
         data = b""
@@ -384,14 +433,13 @@ def test_healthz_reports_upstreams(http, base_url, started_services):
 
 # --- a gateway of our own in front of test upstreams ----------------------------------
 
-def test_request_sent_upstream(gw, echo, internal_key):
+def test_request_sent_upstream(gw, echo, internal_key, api_token):
     rid = "fwd-" + uuid.uuid4().hex[:12]
-    r = requests.get(gw.url + "/api/v1/auth/echo/1?a=1&b=%E6%82%A6", timeout=5, headers={
+    r = api.get(gw.url + "/api/v1/auth/echo/1?a=1&b=%E6%82%A6", timeout=5, headers={
         "X-Request-Id": rid,
         "X-Custom": "kept",
-        "Authorization": "Bearer abc",
         # Forged identity, in every spelling: none of it may reach the service.
-        "X-Yx-User": "1", "x-yx-roles": "admin@1", "X-YX-ORG": "1",
+        "X-Yx-User": "1", "x-yx-roles": "admin@1", "X-YX-ORG": "9",
         "X-Yx-Session": "s", "X-Yx-Sig": "t=1,v1=00", "X-Yx-Anything": "x",
         # Hop-by-hop, and what the gateway sets itself.
         "Connection": "keep-alive, X-Private", "X-Private": "hop", "Keep-Alive": "300",
@@ -404,23 +452,30 @@ def test_request_sent_upstream(gw, echo, internal_key):
     assert seen["method"] == "GET"
     assert seen["path"] == "/api/v1/auth/echo/1?a=1&b=%E6%82%A6"
     assert h["host"] == [f"127.0.0.1:{echo.port}"]
-    assert h["x-custom"] == ["kept"] and h["authorization"] == ["Bearer abc"]
+    assert h["x-custom"] == ["kept"]
     assert h["x-request-id"] == [rid]
     assert h["x-forwarded-for"] == ["127.0.0.1"]
-    for name in ("x-yx-user", "x-yx-roles", "x-yx-org", "x-yx-session", "x-yx-anything",
-                 "connection", "x-private", "keep-alive", "te", "proxy-authorization",
-                 "x-real-ip", "forwarded"):
+    # The caller's identity is the token's, whatever the client claimed.
+    me = api_token
+    assert h["x-yx-user"] == [me["sub"]]
+    assert h["x-yx-roles"] == ["resident@1,volunteer@2"]
+    assert h["x-yx-org"] == ["1"]
+    assert h["x-yx-session"] == [me["sid"]]
+    for name in ("x-yx-anything", "authorization", "connection", "x-private", "keep-alive",
+                 "te", "proxy-authorization", "x-real-ip", "forwarded"):
         assert name not in h, name
-    # Anonymous, signed by the gateway: the services can verify it.
+    # Signed by the gateway: the services can verify it.
     assert len(h["x-yx-sig"]) == 1
     t = int(h["x-yx-sig"][0].split(",")[0][2:])
     assert h["x-yx-sig"][0] == idhdr.sign(internal_key, "GET",
-                                          "/api/v1/auth/echo/1?a=1&b=%E6%82%A6", rid, t=t)
+                                          "/api/v1/auth/echo/1?a=1&b=%E6%82%A6", rid,
+                                          user=me["sub"], roles="resident@1,volunteer@2",
+                                          org="1", session=me["sid"], t=t)
     assert abs(t - time.time()) < 60
     assert r.headers["X-Request-Id"] == rid
 
 
-def test_empty_query_is_dropped_and_signature_matches(gw, internal_key):
+def test_empty_query_is_dropped_and_signature_matches(gw, internal_key, api_token):
     status, body = raw_request(gw.port, "GET /api/v1/auth/echo/2? HTTP/1.1\r\nHost: x\r\n"
                                         "X-Request-Id: emptyq-123456\r\nConnection: close\r\n\r\n")
     assert status == 200
@@ -428,11 +483,14 @@ def test_empty_query_is_dropped_and_signature_matches(gw, internal_key):
     assert seen["path"] == "/api/v1/auth/echo/2"
     sig = headers_of(seen)["x-yx-sig"][0]
     t = int(sig.split(",")[0][2:])
-    assert sig == idhdr.sign(internal_key, "GET", "/api/v1/auth/echo/2", "emptyq-123456", t=t)
+    me = api_token
+    assert sig == idhdr.sign(internal_key, "GET", "/api/v1/auth/echo/2", "emptyq-123456",
+                             user=me["sub"], roles="resident@1,volunteer@2", org="1",
+                             session=me["sid"], t=t)
 
 
 def test_generated_request_id_travels_upstream(gw):
-    r = requests.get(gw.url + "/api/v1/auth/echo", headers={"X-Request-Id": "bad id"}, timeout=5)
+    r = api.get(gw.url + "/api/v1/auth/echo", headers={"X-Request-Id": "bad id"}, timeout=5)
     h = headers_of({"headers": r.json()["headers"]})
     assert h["x-request-id"] == [r.headers["X-Request-Id"]]
     assert len(r.headers["X-Request-Id"]) == 32
@@ -441,7 +499,7 @@ def test_generated_request_id_travels_upstream(gw):
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
 def test_methods_and_bodies(gw, method):
     body = json.dumps({"悦享": "积分", "n": 1}).encode() if method in ("POST", "PUT", "PATCH") else None
-    r = requests.request(method, gw.url + "/api/v1/auth/echo", data=body, timeout=5,
+    r = api.request(method, gw.url + "/api/v1/auth/echo", data=body, timeout=5,
                          headers={"Content-Type": "application/json"})
     assert r.status_code == 200, r.text
     seen = r.json()
@@ -455,13 +513,13 @@ def test_methods_and_bodies(gw, method):
 
 
 def test_empty_post_body(gw):
-    r = requests.post(gw.url + "/api/v1/auth/echo", data=b"", timeout=5)
+    r = api.post(gw.url + "/api/v1/auth/echo", data=b"", timeout=5)
     seen = r.json()
     assert headers_of({"headers": seen["headers"]})["content-length"] == ["0"]
 
 
 def test_response_relayed(gw):
-    r = requests.get(gw.url + "/api/v1/auth/status/418", timeout=5,
+    r = api.get(gw.url + "/api/v1/auth/status/418", timeout=5,
                      headers={"X-Request-Id": "relay-123456"})
     assert r.status_code == 418
     assert r.json() == {"teapot": True}
@@ -474,7 +532,7 @@ def test_response_relayed(gw):
 
 
 def test_chunked_response_is_decoded(gw):
-    r = requests.get(gw.url + "/api/v1/auth/chunked?x=1", timeout=5)
+    r = api.get(gw.url + "/api/v1/auth/chunked?x=1", timeout=5)
     assert r.status_code == 200
     assert r.json()["path"] == "/api/v1/auth/chunked?x=1"
     assert "Transfer-Encoding" not in r.headers
@@ -482,21 +540,21 @@ def test_chunked_response_is_decoded(gw):
 
 
 def test_head_keeps_upstream_length(gw):
-    r = requests.head(gw.url + "/api/v1/auth/big?n=12345", timeout=5)
+    r = api.head(gw.url + "/api/v1/auth/big?n=12345", timeout=5)
     assert r.status_code == 200
     assert r.headers["Content-Length"] == "12345"
     assert r.content == b""
 
 
 def test_large_body_within_limit(gw):
-    r = requests.get(gw.url + "/api/v1/auth/big?n=3000000", timeout=10)
+    r = api.get(gw.url + "/api/v1/auth/big?n=3000000", timeout=10)
     assert r.status_code == 200 and len(r.content) == 3000000
 
 
 def test_keep_alive_connections_are_reused(gw, echo):
     path = "/api/v1/auth/echo/reuse-" + uuid.uuid4().hex[:8]
     for _ in range(20):
-        assert requests.get(gw.url + path, timeout=5).status_code == 200
+        assert api.get(gw.url + path, timeout=5).status_code == 200
     ports = {x["client_port"] for x in list(echo.seen) if x["path"] == path}
     assert 1 <= len(ports) <= 2, ports
 
@@ -510,16 +568,16 @@ def test_path_with_dot_segments_is_refused(gw):
 
 
 def test_not_deployed_upstream_is_503(gw):
-    r = requests.get(gw.url + "/api/v1/wishes", timeout=5)
+    r = api.get(gw.url + "/api/v1/wishes", timeout=5)
     assert_problem(r, 503, "service_unavailable")
 
 
 def test_upstream_down_is_502_quickly(gw):
     t0 = time.monotonic()
-    r = requests.get(gw.url + "/api/v1/mall/items", timeout=5)
+    r = api.get(gw.url + "/api/v1/mall/items", timeout=5)
     assert time.monotonic() - t0 < 1.0
     assert_problem(r, 502, "upstream_unavailable")
-    r = requests.post(gw.url + "/api/v1/points/x", json={}, timeout=5)
+    r = api.post(gw.url + "/api/v1/points/x", json={}, timeout=5)
     assert_problem(r, 502, "upstream_unavailable")
 
 
@@ -528,7 +586,7 @@ def test_hung_upstream_times_out_while_others_answer(gw):
 
     def slow():
         t0 = time.monotonic()
-        result["resp"] = requests.get(gw.url + "/api/v1/hall/topics", timeout=10)
+        result["resp"] = api.get(gw.url + "/api/v1/hall/topics", timeout=10)
         result["took"] = time.monotonic() - t0
 
     threads = [threading.Thread(target=slow) for _ in range(3)]
@@ -538,7 +596,7 @@ def test_hung_upstream_times_out_while_others_answer(gw):
     # The hung route must not slow down the others.
     for _ in range(10):
         t0 = time.monotonic()
-        r = requests.get(gw.url + "/api/v1/auth/echo", timeout=5)
+        r = api.get(gw.url + "/api/v1/auth/echo", timeout=5)
         assert r.status_code == 200
         assert time.monotonic() - t0 < 1.0
     for t in threads:
@@ -550,7 +608,7 @@ def test_hung_upstream_times_out_while_others_answer(gw):
 def test_client_leaving_cancels_the_upstream_call(gw, hang):
     path = "/api/v1/hall/leave-" + uuid.uuid4().hex[:8]
     s = socket.create_connection(("127.0.0.1", gw.port))
-    s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n{auth_line()}\r\n".encode())
     time.sleep(0.3)
     s.close()
     # The upstream connection must close well before the 1.5 s response
@@ -564,14 +622,14 @@ def test_client_leaving_cancels_the_upstream_call(gw, hang):
         time.sleep(0.02)
     with hang.lock:
         assert f"GET {path} HTTP/1.1" in hang.closed
-    assert requests.get(gw.url + "/api/v1/auth/echo", timeout=5).status_code == 200
+    assert api.get(gw.url + "/api/v1/auth/echo", timeout=5).status_code == 200
 
 
 def test_health_and_readiness_follow_the_upstreams(gw):
     got = gw.wait_health({"identity": "up", "mall": "down", "hall": "down"})
     assert got == {"identity": "up", "mall": "down", "hall": "down",
                    "wishwall": "not_deployed"}
-    r = requests.get(gw.url + "/readyz", timeout=5)
+    r = api.get(gw.url + "/readyz", timeout=5)
     body = assert_problem(r, 503, "service_unavailable")
     assert "mall" in body["detail"] and "hall" in body["detail"]
 
@@ -579,7 +637,7 @@ def test_health_and_readiness_follow_the_upstreams(gw):
 def test_ready_when_every_deployed_upstream_is_up(start_gateway, echo):
     gw = start_gateway(YX_UPSTREAM_IDENTITY=f"127.0.0.1:{echo.port}")
     gw.wait_health({"identity": "up"})
-    r = requests.get(gw.url + "/readyz", timeout=5)
+    r = api.get(gw.url + "/readyz", timeout=5)
     assert r.status_code == 200, r.text
     assert r.json()["upstreams"]["identity"] == "up"
     assert r.json()["redis"] == "up"
@@ -591,10 +649,10 @@ def test_malformed_or_oversized_upstream_response_is_502(start_gateway, echo):
         gw = start_gateway(YX_UPSTREAM_IDENTITY=f"127.0.0.1:{echo.port}",
                            YX_UPSTREAM_MALL=f"127.0.0.1:{garbage.port}",
                            YX_UPSTREAM_BODY_MAX="100000")
-        assert_problem(requests.get(gw.url + "/api/v1/mall/x", timeout=5), 502, "bad_gateway")
-        r = requests.get(gw.url + "/api/v1/auth/big?n=100001", timeout=5)
+        assert_problem(api.get(gw.url + "/api/v1/mall/x", timeout=5), 502, "bad_gateway")
+        r = api.get(gw.url + "/api/v1/auth/big?n=100001", timeout=5)
         assert_problem(r, 502, "bad_gateway")
-        assert requests.get(gw.url + "/api/v1/auth/big?n=100000", timeout=5).status_code == 200
+        assert api.get(gw.url + "/api/v1/auth/big?n=100000", timeout=5).status_code == 200
     finally:
         garbage.stop()
 
@@ -610,6 +668,7 @@ def test_stale_keep_alive_connection(start_gateway):
         with stale.lock:
             stale.requests.clear()
         s = requests.Session()
+        s.headers.update(AUTH)
         # Each GET first meets the connection the upstream drops, then is
         # repeated on a fresh one.
         assert s.get(gw.url + "/api/v1/auth/a", timeout=5).status_code == 200
@@ -638,11 +697,174 @@ def test_slow_upstream_after_idle_keep_alive_is_not_cut_short(gw):
     a request whose body came in pieces must still get the upstream's answer
     (here the 504 of the hung upstream), not Kore's own 408."""
     with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
-        s.sendall(b"GET /api/v1/auth/echo HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.sendall(f"GET /api/v1/auth/echo HTTP/1.1\r\nHost: x\r\n{auth_line()}\r\n".encode())
         assert s.recv(65536).startswith(b"HTTP/1.1 200")
         time.sleep(9.0)
-        s.sendall(b"POST /api/v1/hall/x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n")
+        s.sendall(f"POST /api/v1/hall/x HTTP/1.1\r\nHost: x\r\n{auth_line()}"
+                  "Content-Length: 2\r\n\r\n".encode())
         time.sleep(0.1)
         s.sendall(b"{}")
         data = s.recv(65536)
     assert data.startswith(b"HTTP/1.1 504"), data[:80]
+
+
+# --- an upstream killed mid-test --------------------------------------------------------
+
+UPSTREAM_PROGRAM = r"""
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = b'{"ok":true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+
+ThreadingHTTPServer.allow_reuse_address = True
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+
+
+def start_upstream_process(port):
+    """A keep-alive HTTP upstream in a process of its own (so it can be killed)."""
+    proc = subprocess.Popen(["python3", "-c", UPSTREAM_PROGRAM, str(port)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise AssertionError("upstream process did not start")
+            time.sleep(0.05)
+
+
+def test_upstream_killed_mid_test(start_gateway, echo):
+    port = free_port()
+    proc = start_upstream_process(port)
+    try:
+        # The limits are not under test: this traffic must not spend the
+        # shared per-address count of the stack's Redis either.
+        gw = start_gateway(YX_UPSTREAM_IDENTITY=f"127.0.0.1:{echo.port}",
+                           YX_UPSTREAM_MALL=f"127.0.0.1:{port}", YX_HEALTH_INTERVAL_MS="200",
+                           YX_RL_READ_IP_PER_MIN="0", YX_RL_READ_USER_PER_MIN="0")
+        gw.wait_health({"identity": "up", "mall": "up"})
+        results, stop = [], threading.Event()
+
+        def traffic():
+            # Keep-alive connections to the gateway and from it to the upstream.
+            s = requests.Session()
+            s.headers.update(AUTH)
+            while not stop.is_set():
+                t0 = time.monotonic()
+                r = s.get(gw.url + "/api/v1/mall/items", timeout=10)
+                results.append((r.status_code, time.monotonic() - t0))
+                time.sleep(0.01)
+
+        threads = [threading.Thread(target=traffic, daemon=True) for _ in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(0.5)
+            proc.kill()  # SIGKILL: connections die without a goodbye
+            proc.wait(timeout=5)
+            killed_at = len(results)
+            # Other routes are untouched while mall fails.
+            for _ in range(10):
+                assert api.get(gw.url + "/api/v1/auth/echo", timeout=5).status_code == 200
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=15)
+        assert results[:killed_at] and all(code == 200 for code, _ in results[:killed_at // 2])
+        after = results[killed_at:]
+        assert after and {code for code, _ in after} <= {200, 502}, after
+        assert any(code == 502 for code, _ in after)
+        assert max(took for _, took in after) < 2.0  # never a hang
+        assert_problem(api.get(gw.url + "/api/v1/mall/items", timeout=5), 502,
+                       "upstream_unavailable")
+        assert gw.wait_health({"mall": "down"})["mall"] == "down"
+
+        # Back on the same port: the gateway reconnects.
+        proc = start_upstream_process(port)
+        deadline = time.monotonic() + 5
+        while api.get(gw.url + "/api/v1/mall/items", timeout=5).status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+# --- CORS ------------------------------------------------------------------------------
+
+WEB = "https://h5.yuexiang.example"
+
+
+@pytest.fixture(scope="module")
+def cors_gw(start_gateway, echo):
+    gw = start_gateway(YX_UPSTREAM_IDENTITY=f"127.0.0.1:{echo.port}",
+                       YX_CORS_ORIGINS=f" {WEB} , http://127.0.0.1:5173", YX_CORS_MAX_AGE="300")
+    gw.wait_health({"identity": "up"})
+    return gw
+
+
+def test_cors_preflight_is_answered_by_the_gateway(cors_gw, echo):
+    path = "/api/v1/me/cors-" + uuid.uuid4().hex[:8]
+    r = requests.options(cors_gw.url + path, timeout=5, headers={
+        "Origin": WEB, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type, idempotency-key"})
+    assert r.status_code == 204 and r.content == b""
+    assert r.headers["Access-Control-Allow-Origin"] == WEB
+    methods = {m.strip() for m in r.headers["Access-Control-Allow-Methods"].split(",")}
+    assert {"GET", "POST", "PUT", "PATCH", "DELETE"} <= methods
+    allowed = {h.strip().lower() for h in r.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"authorization", "content-type", "idempotency-key", "x-request-id"} <= allowed
+    assert r.headers["Access-Control-Max-Age"] == "300"
+    assert "Origin" in r.headers["Vary"]
+    assert r.headers["X-Request-Id"]
+    # No token needed, and nothing reached the service.
+    assert not [x for x in list(echo.seen) if x["path"] == path]
+
+
+def test_cors_headers_on_answers(cors_gw):
+    r = api.get(cors_gw.url + "/api/v1/auth/echo", headers={"Origin": WEB}, timeout=5)
+    assert r.status_code == 200
+    assert r.headers["Access-Control-Allow-Origin"] == WEB
+    exposed = {h.strip().lower() for h in r.headers["Access-Control-Expose-Headers"].split(",")}
+    assert {"x-request-id", "retry-after"} <= exposed
+    assert "Origin" in r.headers["Vary"]
+    # Caches must keep answers apart by Origin, also for requests without one.
+    r = api.get(cors_gw.url + "/api/v1/auth/echo", timeout=5)
+    assert "Origin" in r.headers["Vary"] and "Access-Control-Allow-Origin" not in r.headers
+    # The gateway's own problems carry them too, so the web view can read them.
+    r = requests.get(cors_gw.url + "/api/v1/me", headers={"Origin": WEB}, timeout=5)
+    assert_problem(r, 401, "unauthorized")
+    assert r.headers["Access-Control-Allow-Origin"] == WEB
+
+
+def test_cors_other_origins_get_nothing(cors_gw):
+    for origin in ("https://evil.example", WEB + ".evil.example", WEB.upper(), "null"):
+        r = requests.options(cors_gw.url + "/api/v1/me", timeout=5, headers={
+            "Origin": origin, "Access-Control-Request-Method": "GET"})
+        assert_problem(r, 403, "forbidden")
+        assert "Access-Control-Allow-Origin" not in r.headers
+        r = api.get(cors_gw.url + "/api/v1/auth/echo", headers={"Origin": origin}, timeout=5)
+        assert r.status_code == 200 and "Access-Control-Allow-Origin" not in r.headers
+
+
+def test_cors_headers_from_upstream_are_dropped(cors_gw, echo):
+    """CORS is the gateway's alone: an OPTIONS that is not a preflight is
+    forwarded like any request."""
+    r = api.request("OPTIONS", cors_gw.url + "/api/v1/auth/echo", timeout=5)
+    assert r.status_code == 200 and r.json()["method"] == "OPTIONS"

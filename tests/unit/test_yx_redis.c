@@ -545,6 +545,60 @@ test_gcra_evalsha_and_noscript(void **state)
 }
 
 static void
+test_gcra_many_pipelined(void **state)
+{
+	struct yx_redis *r;
+	struct yx_gcra_count c[3];
+	int i;
+
+	(void)state;
+	admin_ok("ACL SETUSER yxrlm on >rlm-pass resetkeys ~rlm:* +@all -script %s", "-debug");
+	r = private_new("yxrlm", "rlm-pass", "rlm:", 1000, 3, 1000);
+	admin_ok("SCRIPT FLUSH%s", "");
+	memset(c, 0, sizeof(c));
+	c[0] = (struct yx_gcra_count){
+	    .key = "rlm:{ip:1}:read", .period_ms = 60000, .limit = 60, .burst = 2};
+	c[1] = (struct yx_gcra_count){
+	    .key = "rlm:{user:7}:read", .period_ms = 60000, .limit = 60, .burst = 3};
+	c[2] = (struct yx_gcra_count){.key = "rlm:{bad}", .period_ms = 0, .limit = 1, .burst = 1};
+
+	/* The first call loads the script; later ones pipeline. */
+	admin_ok("CONFIG RESETSTAT%s", "");
+	for (i = 0; i < 4; i++) {
+		yx_redis_gcra_many(r, c, 3);
+		assert_int_equal(c[0].result, i < 2 ? YX_RL_ALLOWED : YX_RL_LIMITED);
+		assert_int_equal(c[1].result, i < 3 ? YX_RL_ALLOWED : YX_RL_LIMITED);
+		assert_int_equal(c[2].result, YX_RL_ERROR);
+	}
+	assert_int_equal(command_calls("eval"), 1);
+	assert_int_equal(command_calls("evalsha"), 7);
+	assert_int_equal(c[0].remaining, 0);
+	assert_true(c[0].retry_after_ms > 0 && c[0].retry_after_ms <= 2000);
+	assert_true(c[1].retry_after_ms > 0 && c[1].retry_after_ms <= 1000);
+
+	/* The script cache lost: NOSCRIPT, then EVAL again; every count still counts. */
+	admin_ok("SCRIPT FLUSH%s", "");
+	admin_ok("DEL rlm:{ip:1}:read rlm:{user:7}:read%s", "");
+	yx_redis_gcra_many(r, c, 2);
+	assert_int_equal(c[0].result, YX_RL_ALLOWED);
+	assert_int_equal(c[1].result, YX_RL_ALLOWED);
+	yx_redis_gcra_many(r, c, 2);
+	assert_int_equal(c[0].result, YX_RL_ALLOWED);
+	assert_int_equal(c[0].remaining, 0);
+	assert_int_equal(c[1].remaining, 1);
+
+	/* A refused key is ERROR alone. */
+	c[1].key = "other:{user:7}:read";
+	yx_redis_gcra_many(r, c, 2);
+	assert_int_equal(c[0].result, YX_RL_LIMITED);
+	assert_int_equal(c[1].result, YX_RL_ERROR);
+	assert_string_equal(yx_redis_state(r), "up");
+
+	yx_redis_free(r);
+	admin_ok("ACL DELUSER %s", "yxrlm");
+}
+
+static void
 test_auth(void **state)
 {
 	struct yx_redis *r;
@@ -810,6 +864,7 @@ main(void)
 	    cmocka_unit_test(test_gcra_script),
 	    cmocka_unit_test(test_gcra_script_steady_rate),
 	    cmocka_unit_test(test_gcra_evalsha_and_noscript),
+	    cmocka_unit_test(test_gcra_many_pipelined),
 	    cmocka_unit_test(test_auth),
 	    cmocka_unit_test(test_connection_refused),
 	    cmocka_unit_test(test_killed_connection_reconnects),
