@@ -11,7 +11,7 @@
 CC ?= cc
 BUILD ?= build
 KORE_SRC ?= /usr/share/kore
-SERVICES := identity gateway
+SERVICES := identity gateway mall
 SANITIZE ?=
 
 KORE_INC = $(BUILD)/kore-src/include
