@@ -62,8 +62,13 @@ for _name, _doc in DOCS.items():
                 OPERATIONS.append((_template_regex(_path), _path, _method, _name, _item[_method]))
 
 
-# What any documented path answers to a method it does not document.
-_METHOD_NOT_ALLOWED = {"responses": {"405": {"$ref": "common.yaml#/components/responses/Problem"}}}
+# What any documented path answers to a method it does not document: 405, or
+# 401 first when the gateway finds no valid token (it authenticates before the
+# service looks at the method).
+_METHOD_NOT_ALLOWED = {"responses": {
+    "405": {"$ref": "common.yaml#/components/responses/Problem"},
+    "401": {"$ref": "common.yaml#/components/responses/Problem"},
+}}
 
 
 def find_operation(method, path):

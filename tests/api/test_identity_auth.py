@@ -470,11 +470,20 @@ def test_login_validates_its_body(http, base_url, problem, body, errors):
     assert problem(r, 422, "validation_failed")["errors"] == errors
 
 
-def test_login_refuses_other_methods(http, base_url, problem):
-    for path in ("/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout"):
+def test_login_refuses_other_methods(http, base_url, login, problem):
+    for path in ("/api/v1/auth/login", "/api/v1/auth/refresh"):
         r = http.get(base_url + path)
         spec.check(r)
         problem(r, 405, "method_not_allowed")
+    # Logout is not a public route: the gateway asks for a token first.
+    r = http.get(base_url + "/api/v1/auth/logout")
+    spec.check(r)
+    problem(r, 401, "unauthorized")
+    tokens = login()
+    r = http.get(base_url + "/api/v1/auth/logout",
+                 headers={"Authorization": "Bearer " + tokens["access_token"]})
+    spec.check(r)
+    problem(r, 405, "method_not_allowed")
 
 
 def test_a_disabled_account_cannot_sign_in_or_refresh(http, base_url, login, send_code, pg_super,
