@@ -210,9 +210,12 @@ cppcheck:
 		-D__linux__ -DKORE_USE_PGSQL -DKORE_SINGLE_BINARY -Ishared \
 		shared services && echo "cppcheck: clean"
 
+# The gateway's cost (any stack; a temporary one when none runs), then the
+# mall's figures against the running stack of `make run DETACH=1`.
 bench: deps
 	@$(MAKE) --no-print-directory build
 	@scripts/bench.sh
+	@scripts/bench-mall.sh
 
 clean:
 	rm -rf build build-san build-fuzz
