@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "yx_query.h"
 #include "admin_roles.h"
 #include "identity_db_people.h"
 #include "people_http.h"
@@ -110,12 +111,12 @@ role_revoke(struct http_request *req, const char *user)
 	PGresult *res;
 	int rc;
 
-	rc = identity_query(req, "role", role, sizeof(role));
+	rc = yx_query_get(req, "role", role, sizeof(role));
 	if (rc == 0)
 		identity_field_error(&fe, "role", "required");
 	else if (rc == -1 || !role_known(role))
 		identity_field_error(&fe, "role", "invalid");
-	rc = identity_query(req, "org_id", org, sizeof(org));
+	rc = yx_query_get(req, "org_id", org, sizeof(org));
 	if (rc == 0)
 		identity_field_error(&fe, "org_id", "required");
 	else if (rc == -1 || !identity_id_valid(org))

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "people_http.h"
+#include "yx_query.h"
 #include "yx_config.h"
 #include "yx_cursor.h"
 #include "yx_db.h"
@@ -61,131 +62,6 @@ identity_path_id(const char *path, const char *prefix, char *id, const char **re
 	return true;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decodes n bytes of s into buf (cap); -1 when malformed or too long. */
-static int
-query_decode(const char *s, size_t n, char *buf, size_t cap)
-{
-	size_t i, o = 0;
-	int hi, lo;
-
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (c == '+') {
-			c = ' ';
-		} else if (c == '%') {
-			if (i + 2 >= n)
-				return -1;
-			if ((hi = hexval(s[i + 1])) < 0 || (lo = hexval(s[i + 2])) < 0)
-				return -1;
-			c = (char)(hi * 16 + lo);
-			i += 2;
-		}
-		if (c == '\0' || o + 1 >= cap)
-			return -1;
-		buf[o++] = c;
-	}
-	buf[o] = '\0';
-	for (i = 0; i < o;) {
-		size_t l = yx_json_utf8_len(buf + i, o - i);
-		if (l == 0)
-			return -1;
-		i += l;
-	}
-	return 0;
-}
-
-/*
- * Calls visit(name, namelen, value, valuelen, arg) for each "name=value" of
- * the query string; stops at the first non-zero return and returns it.
- */
-static int
-query_each(struct http_request *req,
-           int (*visit)(const char *, size_t, const char *, size_t, void *), void *arg)
-{
-	const char *q = req->query_string, *amp, *eq;
-	size_t len, nlen;
-	int rc;
-
-	if (q == NULL)
-		return 0;
-	while (*q != '\0') {
-		amp = strchr(q, '&');
-		len = amp ? (size_t)(amp - q) : strlen(q);
-		if (len > 0) {
-			eq = memchr(q, '=', len);
-			nlen = eq ? (size_t)(eq - q) : len;
-			rc = visit(q, nlen, eq ? eq + 1 : q + len, eq ? len - nlen - 1 : 0, arg);
-			if (rc != 0)
-				return rc;
-		}
-		if (amp == NULL)
-			break;
-		q = amp + 1;
-	}
-	return 0;
-}
-
-struct query_find {
-	const char *name;
-	char *buf;
-	size_t cap;
-	int found;
-};
-
-static int
-query_find_visit(const char *n, size_t nlen, const char *v, size_t vlen, void *arg)
-{
-	struct query_find *f = arg;
-
-	if (strlen(f->name) != nlen || memcmp(f->name, n, nlen) != 0)
-		return 0;
-	if (f->found)
-		return -1; /* given twice */
-	if (query_decode(v, vlen, f->buf, f->cap) == -1)
-		return -1;
-	f->found = 1;
-	return 0;
-}
-
-int
-identity_query(struct http_request *req, const char *name, char *buf, size_t cap)
-{
-	struct query_find f = {name, buf, cap, 0};
-
-	if (cap == 0)
-		return -1;
-	buf[0] = '\0';
-	if (query_each(req, query_find_visit, &f) != 0)
-		return -1;
-	return f.found;
-}
-
-static int
-query_known_visit(const char *n, size_t nlen, const char *v, size_t vlen, void *arg)
-{
-	const char *const *allowed = arg;
-	size_t i;
-
-	for (i = 0; allowed[i] != NULL; i++) {
-		if (strlen(allowed[i]) == nlen && memcmp(allowed[i], n, nlen) == 0)
-			return 0;
-	}
-	return 1;
-}
-
 bool
 identity_page_args_or_reply(struct http_request *req, struct identity_page_args *a,
                             const char *status_default)
@@ -200,11 +76,10 @@ identity_page_args_or_reply(struct http_request *req, struct identity_page_args 
 
 	memset(a, 0, sizeof(*a));
 	a->limit = IDENTITY_PAGE_DEFAULT;
-	if (query_each(req, query_known_visit,
-	               (void *)(status_default ? with_status : without_status)) != 0)
+	if (!yx_query_only(req, status_default ? with_status : without_status, NULL))
 		identity_field_error(&fe, "query", "unknown");
 
-	rc = identity_query(req, "limit", buf, sizeof(buf));
+	rc = yx_query_get(req, "limit", buf, sizeof(buf));
 	if (rc == -1) {
 		identity_field_error(&fe, "limit", "invalid");
 	} else if (rc == 1) {
@@ -223,7 +98,7 @@ identity_page_args_or_reply(struct http_request *req, struct identity_page_args 
 	snprintf(a->limit_plus_one, sizeof(a->limit_plus_one), "%zu", a->limit + 1);
 
 	if (status_default != NULL) {
-		rc = identity_query(req, "status", a->status, sizeof(a->status));
+		rc = yx_query_get(req, "status", a->status, sizeof(a->status));
 		if (rc == 0)
 			snprintf(a->status, sizeof(a->status), "%s", status_default);
 		else if (rc == -1 ||
@@ -236,7 +111,7 @@ identity_page_args_or_reply(struct http_request *req, struct identity_page_args 
 		return false;
 	}
 
-	rc = identity_query(req, "cursor", buf, sizeof(buf));
+	rc = yx_query_get(req, "cursor", buf, sizeof(buf));
 	if (rc == 1) {
 		if (yx_cursor_decode(yx_app.cursor_key, buf, strlen(buf), &c) == -1 || c.id <= 0 ||
 		    c.key != c.id) {

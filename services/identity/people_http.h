@@ -36,13 +36,6 @@ bool identity_path_id(const char *path, const char *prefix, char *id, const char
 /* True when s is 1 to 18 ASCII digits (an id as text). */
 bool identity_id_valid(const char *s);
 
-/*
- * The value of query parameter `name`, percent-decoded, into buf (cap
- * bytes, NUL included): 1 when present, 0 when absent, -1 when malformed,
- * longer than cap - 1, or decoding to a NUL or invalid UTF-8.
- */
-int identity_query(struct http_request *req, const char *name, char *buf, size_t cap);
-
 /* The arguments of one page of a list (?limit=, ?cursor=, ?status=). */
 struct identity_page_args {
 	size_t limit;

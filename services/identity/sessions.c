@@ -10,6 +10,7 @@
 #include "auth.h"
 #include "identity_db_auth.h"
 #include "sessions.h"
+#include "yx_query.h"
 #include "yx_cursor.h"
 #include "yx_http.h"
 #include "yx_log.h"
@@ -28,61 +29,33 @@ struct list_state {
 	size_t n;
 };
 
-/*
- * The value of `name` in the query string into out (cap bytes): false when
- * absent, or longer than cap allows. Values here are plain ASCII (digits,
- * base64url), so nothing is percent-decoded.
- */
-static bool
-query_param(const char *qs, const char *name, char *out, size_t cap)
-{
-	size_t nlen = strlen(name), vlen;
-	const char *p = qs;
-
-	while (p != NULL && *p != '\0') {
-		vlen = strcspn(p, "&");
-		if (vlen > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
-			if (vlen - nlen - 1 >= cap)
-				return false;
-			memcpy(out, p + nlen + 1, vlen - nlen - 1);
-			out[vlen - nlen - 1] = '\0';
-			return true;
-		}
-		p = p[vlen] == '&' ? p + vlen + 1 : NULL;
-	}
-	return false;
-}
-
 /* Reads ?limit= and ?cursor= into st; false after replying. */
 static bool
 page_or_reply(struct http_request *req, struct list_state *st)
 {
-	const char *qs = req->query_string != NULL ? req->query_string : "";
 	struct yx_field_error fe = {"limit", "invalid"};
 	char v[YX_CURSOR_MAX];
 	char *end;
 	long n;
+	int rc;
 
 	st->limit = SESSIONS_PAGE_DEFAULT;
-	if (query_param(qs, "limit", v, sizeof(v))) {
+	if ((rc = yx_query_get(req, "limit", v, sizeof(v))) == 1) {
 		n = strtol(v, &end, 10);
 		if (v[0] < '0' || v[0] > '9' || *end != '\0' || n < 1 ||
-		    n > IDENTITY_SESSIONS_PAGE_MAX) {
-			yx_reply_problem_fields(req, "validation_failed", NULL, &fe, 1);
-			return false;
-		}
-		st->limit = (int)n;
-	} else if (strstr(qs, "limit=") != NULL) {
+		    n > IDENTITY_SESSIONS_PAGE_MAX)
+			rc = -1;
+		else
+			st->limit = (int)n;
+	}
+	if (rc == -1) {
 		yx_reply_problem_fields(req, "validation_failed", NULL, &fe, 1);
 		return false;
 	}
-	if (query_param(qs, "cursor", v, sizeof(v))) {
-		if (yx_cursor_decode(yx_app.cursor_key, v, strlen(v), &st->after) == -1) {
-			yx_reply_problem(req, "invalid_cursor", NULL);
-			return false;
-		}
+	if ((rc = yx_query_get(req, "cursor", v, sizeof(v))) == 1 &&
+	    yx_cursor_decode(yx_app.cursor_key, v, strlen(v), &st->after) == 0) {
 		st->has_after = true;
-	} else if (strstr(qs, "cursor=") != NULL) {
+	} else if (rc != 0) {
 		yx_reply_problem(req, "invalid_cursor", NULL);
 		return false;
 	}

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "yx_query.h"
 #include "activities.h"
 #include "activities_db.h"
 #include "mall_cache.h"
@@ -295,12 +296,12 @@ activities_list(struct http_request *req)
 	if (!st->started) {
 		if (!mall_page_args_or_reply(req, params, &st->page))
 			return KORE_RESULT_OK;
-		rc = mall_query(req, "community_id", st->community, sizeof(st->community));
+		rc = yx_query_get(req, "community_id", st->community, sizeof(st->community));
 		if (rc == 0)
 			mall_field_error(&f, "community_id", "required");
 		else if (rc == -1 || !mall_id_valid(st->community))
 			mall_field_error(&f, "community_id", "invalid");
-		rc = mall_query(req, "from", st->from, sizeof(st->from));
+		rc = yx_query_get(req, "from", st->from, sizeof(st->from));
 		if (rc == -1 || (rc == 1 && !mall_time_valid(st->from)))
 			mall_field_error(&f, "from", "invalid_time");
 		st->has_from = rc == 1;
@@ -626,14 +627,14 @@ activity_qr(struct http_request *req, const char *id)
 	if (!staff_scopes_or_reply(req, scopes, sizeof(scopes)))
 		return KORE_RESULT_OK;
 	/* A token is not a list: limit and cursor are as unknown as any other. */
-	if (mall_query(req, "limit", unused, sizeof(unused)) != 0 ||
-	    mall_query(req, "cursor", unused, sizeof(unused)) != 0) {
+	if (yx_query_get(req, "limit", unused, sizeof(unused)) != 0 ||
+	    yx_query_get(req, "cursor", unused, sizeof(unused)) != 0) {
 		mall_field_error(&f, "query", "unknown");
 		return mall_reply_invalid(req, &f);
 	}
 	if (!mall_page_args_or_reply(req, params, &a))
 		return KORE_RESULT_OK;
-	rc = mall_query(req, "purpose", purpose_text, sizeof(purpose_text));
+	rc = yx_query_get(req, "purpose", purpose_text, sizeof(purpose_text));
 	if (rc == 0)
 		mall_field_error(&f, "purpose", "required");
 	else if (rc == -1 || mall_qr_purpose_parse(purpose_text, &purpose) == -1)

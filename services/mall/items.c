@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "yx_query.h"
 #include "items.h"
 #include "mall_cache.h"
 #include "mall_db.h"
@@ -139,7 +140,7 @@ items_list(struct http_request *req)
 	if (!st->started) {
 		if (!mall_page_args_or_reply(req, params, &st->page))
 			return KORE_RESULT_OK;
-		rc = mall_query(req, "community_id", st->community, sizeof(st->community));
+		rc = yx_query_get(req, "community_id", st->community, sizeof(st->community));
 		if (rc == 0)
 			mall_field_error(&f, "community_id", "required");
 		else if (rc == -1 || !mall_id_valid(st->community))

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mall_http.h"
+#include "yx_query.h"
 #include "yx_cursor.h"
 #include "yx_http.h"
 #include "yx_log.h"
@@ -255,128 +256,7 @@ mall_reply_invalid(struct http_request *req, const struct mall_fields *f)
 	return yx_reply_problem_fields(req, "validation_failed", NULL, f->e, f->n);
 }
 
-/* --- query string ---------------------------------------------------------- */
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decodes n bytes of s into buf (cap); -1 when malformed or too long. */
-static int
-query_decode(const char *s, size_t n, char *buf, size_t cap)
-{
-	size_t i, o = 0;
-	int hi, lo;
-
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (c == '+') {
-			c = ' ';
-		} else if (c == '%') {
-			if (i + 2 >= n)
-				return -1;
-			if ((hi = hexval(s[i + 1])) < 0 || (lo = hexval(s[i + 2])) < 0)
-				return -1;
-			c = (char)(hi * 16 + lo);
-			i += 2;
-		}
-		if (c == '\0' || o + 1 >= cap)
-			return -1;
-		buf[o++] = c;
-	}
-	buf[o] = '\0';
-	return mall_text_valid(buf, o, 0, o, false) ? 0 : -1;
-}
-
-/*
- * Calls visit(name, namelen, value, valuelen, arg) for each "name=value" of
- * the query string; stops at the first non-zero return and returns it.
- */
-static int
-query_each(struct http_request *req,
-           int (*visit)(const char *, size_t, const char *, size_t, void *), void *arg)
-{
-	const char *q = req->query_string, *amp, *eq;
-	size_t len, nlen;
-	int rc;
-
-	if (q == NULL)
-		return 0;
-	while (*q != '\0') {
-		amp = strchr(q, '&');
-		len = amp ? (size_t)(amp - q) : strlen(q);
-		if (len > 0) {
-			eq = memchr(q, '=', len);
-			nlen = eq ? (size_t)(eq - q) : len;
-			rc = visit(q, nlen, eq ? eq + 1 : q + len, eq ? len - nlen - 1 : 0, arg);
-			if (rc != 0)
-				return rc;
-		}
-		if (amp == NULL)
-			break;
-		q = amp + 1;
-	}
-	return 0;
-}
-
-struct query_find {
-	const char *name;
-	char *buf;
-	size_t cap;
-	int found;
-};
-
-static int
-query_find_visit(const char *n, size_t nlen, const char *v, size_t vlen, void *arg)
-{
-	struct query_find *q = arg;
-
-	if (strlen(q->name) != nlen || memcmp(q->name, n, nlen) != 0)
-		return 0;
-	if (q->found)
-		return -1; /* given twice */
-	if (query_decode(v, vlen, q->buf, q->cap) == -1)
-		return -1;
-	q->found = 1;
-	return 0;
-}
-
-int
-mall_query(struct http_request *req, const char *name, char *buf, size_t cap)
-{
-	struct query_find q = {name, buf, cap, 0};
-
-	if (cap == 0)
-		return -1;
-	buf[0] = '\0';
-	if (query_each(req, query_find_visit, &q) != 0)
-		return -1;
-	return q.found;
-}
-
-static int
-query_known_visit(const char *n, size_t nlen, const char *v, size_t vlen, void *arg)
-{
-	const char *const *allowed = arg;
-	size_t i;
-
-	if ((nlen == 5 && memcmp(n, "limit", 5) == 0) || (nlen == 6 && memcmp(n, "cursor", 6) == 0))
-		return 0;
-	for (i = 0; allowed != NULL && allowed[i] != NULL; i++) {
-		if (strlen(allowed[i]) == nlen && memcmp(allowed[i], n, nlen) == 0)
-			return 0;
-	}
-	return 1;
-}
+static const char *const page_params[] = {"limit", "cursor", NULL};
 
 bool
 mall_page_args_or_reply(struct http_request *req, const char *const *allowed,
@@ -390,9 +270,9 @@ mall_page_args_or_reply(struct http_request *req, const char *const *allowed,
 
 	memset(a, 0, sizeof(*a));
 	a->limit = MALL_PAGE_DEFAULT;
-	if (query_each(req, query_known_visit, (void *)allowed) != 0)
+	if (!yx_query_only(req, allowed, page_params))
 		mall_field_error(&f, "query", "unknown");
-	rc = mall_query(req, "limit", buf, sizeof(buf));
+	rc = yx_query_get(req, "limit", buf, sizeof(buf));
 	if (rc == -1) {
 		mall_field_error(&f, "limit", "invalid");
 	} else if (rc == 1) {
@@ -409,7 +289,7 @@ mall_page_args_or_reply(struct http_request *req, const char *const *allowed,
 	}
 	snprintf(a->limit_text, sizeof(a->limit_text), "%zu", a->limit);
 	snprintf(a->limit_plus_one, sizeof(a->limit_plus_one), "%zu", a->limit + 1);
-	rc = mall_query(req, "cursor", buf, sizeof(buf));
+	rc = yx_query_get(req, "cursor", buf, sizeof(buf));
 	if (rc == 1) {
 		if (yx_cursor_decode(yx_app.cursor_key, buf, strlen(buf), &c) == -1 || c.id <= 0 ||
 		    c.key != c.id) {

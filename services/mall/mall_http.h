@@ -93,12 +93,6 @@ void mall_body_bool(const struct yx_json *obj, const char *key, bool *present, b
 /* Replies 422 validation_failed listing the fields. */
 int mall_reply_invalid(struct http_request *req, const struct mall_fields *f);
 
-/*
- * Query parameter `name`, percent-decoded into buf (cap bytes): 1 present,
- * 0 absent, -1 malformed, repeated, too long or not UTF-8.
- */
-int mall_query(struct http_request *req, const char *name, char *buf, size_t cap);
-
 /* The paging arguments of a list (?limit=, ?cursor=). */
 struct mall_page_args {
 	size_t limit;

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "yx_query.h"
 #include "mall.h"
 #include "mall_cache.h"
 #include "mall_db.h"
@@ -158,7 +159,7 @@ mall_orders_me(struct http_request *req)
 		return KORE_RESULT_OK;
 	if (!yx_require_user_or_reply(req) || !mall_page_args_or_reply(req, params, &a))
 		return KORE_RESULT_OK;
-	rc = mall_query(req, "state", state, sizeof(state));
+	rc = yx_query_get(req, "state", state, sizeof(state));
 	if (rc == 1) {
 		for (i = 0; states[i] != NULL && strcmp(states[i], state) != 0; i++)
 			;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "yx_query.h"
 #include "mall_cache.h"
 #include "mall_db.h"
 #include "mall_http.h"
@@ -127,12 +128,12 @@ mall_points_leaderboard(struct http_request *req)
 			return KORE_RESULT_OK;
 		if (st->a.after[0] != '\0')
 			return yx_reply_problem(req, "invalid_cursor", "排行榜不分页");
-		rc = mall_query(req, "community_id", st->community, sizeof(st->community));
+		rc = yx_query_get(req, "community_id", st->community, sizeof(st->community));
 		if (rc == 0)
 			mall_field_error(&f, "community_id", "required");
 		else if (rc == -1 || !mall_id_valid(st->community))
 			mall_field_error(&f, "community_id", "invalid");
-		rc = mall_query(req, "period", st->period, sizeof(st->period));
+		rc = yx_query_get(req, "period", st->period, sizeof(st->period));
 		if (rc == 0)
 			snprintf(st->period, sizeof(st->period), "month");
 		else if (rc == -1 || mall_period_label(st->period, yx_now(), st->label,
