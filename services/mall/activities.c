@@ -155,17 +155,6 @@ state_of(struct http_request *req)
 	return mall_state(req, sizeof(struct act_state), act_state_free);
 }
 
-/* The body re-serialized for a SQL function (a jsonb parameter). */
-static char *
-fields_text(const struct yx_json *body)
-{
-	struct yx_jw w;
-
-	yx_jw_init(&w);
-	yx_jw_value(&w, body);
-	return yx_jw_finish(&w, NULL);
-}
-
 /*
  * Replies to a change: the problem of its refusal, or `status` with its
  * body, marked as a replay when it is the stored answer of an earlier
@@ -217,19 +206,6 @@ role_scopes(const char *roles, const char *role, char *out, size_t cap)
 	}
 	out[used++] = '}';
 	out[used] = '\0';
-}
-
-/*
- * The caller's staff communities into scopes; false when there are none,
- * after replying 403 not_in_scope.
- */
-static bool
-staff_scopes_or_reply(struct http_request *req, char *scopes, size_t cap)
-{
-	if (mall_staff_scopes(yx_req(req)->id.roles, scopes, cap) > 0)
-		return true;
-	yx_reply_problem(req, "not_in_scope", NULL);
-	return false;
 }
 
 /*
@@ -348,7 +324,7 @@ activity_create(struct http_request *req)
 	activity_fields(body, true, &f);
 	if (f.n > 0)
 		return mall_reply_invalid(req, &f);
-	if (st->fields_json == NULL && (st->fields_json = fields_text(body)) == NULL)
+	if (st->fields_json == NULL && (st->fields_json = mall_body_json_text(body)) == NULL)
 		return yx_reply_problem(req, "internal_error", NULL);
 
 	p[0] = keyed ? idem.key : NULL;
@@ -439,7 +415,7 @@ activity_patch(struct http_request *req, const char *id)
 	struct activity_reply o;
 	const char *p[4];
 
-	if (!staff_scopes_or_reply(req, scopes, sizeof(scopes)))
+	if (!mall_staff_scopes_or_reply(req, scopes, sizeof(scopes)))
 		return KORE_RESULT_OK;
 	if ((body = mall_body_or_reply(req, false)) == NULL)
 		return KORE_RESULT_OK;
@@ -448,7 +424,7 @@ activity_patch(struct http_request *req, const char *id)
 	activity_fields(body, false, &f);
 	if (f.n > 0)
 		return mall_reply_invalid(req, &f);
-	if (st->fields_json == NULL && (st->fields_json = fields_text(body)) == NULL)
+	if (st->fields_json == NULL && (st->fields_json = mall_body_json_text(body)) == NULL)
 		return yx_reply_problem(req, "internal_error", NULL);
 
 	p[0] = yx_req(req)->id.user;
@@ -500,7 +476,7 @@ activity_cancel(struct http_request *req, const char *id)
 	const char *reason, *p[4];
 	bool given;
 
-	if (!staff_scopes_or_reply(req, scopes, sizeof(scopes)))
+	if (!mall_staff_scopes_or_reply(req, scopes, sizeof(scopes)))
 		return KORE_RESULT_OK;
 	if ((body = mall_body_or_reply(req, true)) == NULL)
 		return KORE_RESULT_OK;
@@ -568,7 +544,7 @@ activity_signups(struct http_request *req, const char *id)
 	struct mall_page page;
 	const char *error;
 
-	if (!staff_scopes_or_reply(req, scopes, sizeof(scopes)) ||
+	if (!mall_staff_scopes_or_reply(req, scopes, sizeof(scopes)) ||
 	    !mall_page_args_or_reply(req, NULL, &a))
 		return KORE_RESULT_OK;
 	switch (activities_db_signups_page(req, scopes, id, a.after[0] ? a.after : NULL,
@@ -624,7 +600,7 @@ activity_qr(struct http_request *req, const char *id)
 	struct yx_jw w;
 	int rc;
 
-	if (!staff_scopes_or_reply(req, scopes, sizeof(scopes)))
+	if (!mall_staff_scopes_or_reply(req, scopes, sizeof(scopes)))
 		return KORE_RESULT_OK;
 	/* A token is not a list: limit and cursor are as unknown as any other. */
 	if (yx_query_get(req, "limit", unused, sizeof(unused)) != 0 ||
@@ -750,7 +726,8 @@ activity_confirm(struct http_request *req, const char *id, const char *user)
 	const char *p[7];
 	double h = 0;
 
-	if (!mall_idem_or_reply(req, &idem) || !staff_scopes_or_reply(req, scopes, sizeof(scopes)))
+	if (!mall_idem_or_reply(req, &idem) ||
+	    !mall_staff_scopes_or_reply(req, scopes, sizeof(scopes)))
 		return KORE_RESULT_OK;
 	if ((body = mall_body_or_reply(req, true)) == NULL)
 		return KORE_RESULT_OK;

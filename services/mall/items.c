@@ -103,17 +103,6 @@ item_fields(const struct yx_json *body, bool create, struct mall_fields *f)
 		mall_field_error(f, "body", "empty");
 }
 
-/* The body re-serialized for the SQL function (a jsonb parameter). */
-static char *
-fields_text(const struct yx_json *body)
-{
-	struct yx_jw w;
-
-	yx_jw_init(&w);
-	yx_jw_value(&w, body);
-	return yx_jw_finish(&w, NULL);
-}
-
 /* Mirrors a change in Redis: the gate's stock, and the list is stale. */
 static void
 item_changed(struct http_request *req, const struct mall_outcome *o)
@@ -195,7 +184,7 @@ items_create(struct http_request *req)
 	item_fields(body, true, &f);
 	if (f.n > 0)
 		return mall_reply_invalid(req, &f);
-	if (st->fields_json == NULL && (st->fields_json = fields_text(body)) == NULL)
+	if (st->fields_json == NULL && (st->fields_json = mall_body_json_text(body)) == NULL)
 		return yx_reply_problem(req, "internal_error", NULL);
 
 	p[0] = idem.key;
@@ -265,8 +254,8 @@ item_patch(struct http_request *req, const char *id)
 
 	if (!yx_require_user_or_reply(req))
 		return KORE_RESULT_OK;
-	if (mall_staff_scopes(yx_req(req)->id.roles, scopes, sizeof(scopes)) <= 0)
-		return yx_reply_problem(req, "not_in_scope", NULL);
+	if (!mall_staff_scopes_or_reply(req, scopes, sizeof(scopes)))
+		return KORE_RESULT_OK;
 	if ((body = mall_body_or_reply(req, false)) == NULL)
 		return KORE_RESULT_OK;
 	if (yx_json_get(body, "community_id") != NULL)
@@ -274,7 +263,7 @@ item_patch(struct http_request *req, const char *id)
 	item_fields(body, false, &f);
 	if (f.n > 0)
 		return mall_reply_invalid(req, &f);
-	if (st->fields_json == NULL && (st->fields_json = fields_text(body)) == NULL)
+	if (st->fields_json == NULL && (st->fields_json = mall_body_json_text(body)) == NULL)
 		return yx_reply_problem(req, "internal_error", NULL);
 
 	p[0] = yx_req(req)->id.user;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mall_http.h"
+#include "mall_rules.h"
 #include "yx_query.h"
 #include "yx_cursor.h"
 #include "yx_http.h"
@@ -358,4 +359,23 @@ mall_reply_outcome(struct http_request *req, int status, const struct mall_outco
 	if (o->replayed)
 		http_response_header(req, "idempotent-replayed", "true");
 	return yx_reply_json(req, status, o->reply, strlen(o->reply));
+}
+
+char *
+mall_body_json_text(const struct yx_json *body)
+{
+	struct yx_jw w;
+
+	yx_jw_init(&w);
+	yx_jw_value(&w, body);
+	return yx_jw_finish(&w, NULL);
+}
+
+bool
+mall_staff_scopes_or_reply(struct http_request *req, char *scopes, size_t cap)
+{
+	if (mall_staff_scopes(yx_req(req)->id.roles, scopes, cap) > 0)
+		return true;
+	yx_reply_problem(req, "not_in_scope", NULL);
+	return false;
 }

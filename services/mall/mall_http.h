@@ -90,6 +90,15 @@ void mall_body_time(const struct yx_json *obj, const char *key, bool *present, c
 void mall_body_bool(const struct yx_json *obj, const char *key, bool *present, bool *out,
                     struct mall_fields *f);
 
+/* The body re-serialized for a SQL function's jsonb parameter; caller frees. */
+char *mall_body_json_text(const struct yx_json *body);
+
+/*
+ * The communities where the caller is staff, comma-separated into scopes;
+ * false (after replying 403 not_in_scope) when there is none.
+ */
+bool mall_staff_scopes_or_reply(struct http_request *req, char *scopes, size_t cap);
+
 /* Replies 422 validation_failed listing the fields. */
 int mall_reply_invalid(struct http_request *req, const struct mall_fields *f);
 
